@@ -1,0 +1,275 @@
+//! The probability distributions behind `fit smbdensity`, their outlier boundaries and MLTK's text for them.
+//!
+//! A group's training values are summarised by a [`GroupStats`] accumulator, fitted into a
+//! [`Distribution`], and turned into [`BoundaryRange`]s once per threshold. A value is an outlier when it
+//! lies strictly inside one of the ranges, exactly as MLTK's DensityFunction decides.
+
+pub mod exponential;
+pub mod normal;
+pub mod pyfmt;
+pub mod special;
+
+use serde::{Deserialize, Serialize};
+
+pub use exponential::Exponential;
+pub use normal::Normal;
+
+/// MLTK's `REPLACE_ZERO_STD`: the standard deviation given to a constant group.
+pub const REPLACE_ZERO_STD: f64 = 1e-6;
+
+/// The `dist=` option of `fit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DistKind {
+    Auto,
+    Normal,
+    Exponential,
+    GaussianKde,
+    Beta,
+}
+
+impl DistKind {
+    /// Parses MLTK's spelling of `dist=` (`auto`, `norm`, `expon`, `gaussian_kde`, `beta`).
+    pub fn from_param(s: &str) -> Option<DistKind> {
+        Some(match s {
+            "auto" => DistKind::Auto,
+            "norm" => DistKind::Normal,
+            "expon" => DistKind::Exponential,
+            "gaussian_kde" => DistKind::GaussianKde,
+            "beta" => DistKind::Beta,
+            _ => return None,
+        })
+    }
+
+    /// The `dist=` spelling.
+    pub fn param(self) -> &'static str {
+        match self {
+            DistKind::Auto => "auto",
+            DistKind::Normal => "norm",
+            DistKind::Exponential => "expon",
+            DistKind::GaussianKde => "gaussian_kde",
+            DistKind::Beta => "beta",
+        }
+    }
+}
+
+/// One outlier criterion, as MLTK's `OutlierThreshold` resolves it for one set of output columns.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Threshold {
+    /// `threshold=t`: both tails for Normal, the right tail for Exponential, a low-density set otherwise.
+    Total(f64),
+    /// `lower_threshold=l` alone.
+    Lower(f64),
+    /// `upper_threshold=u` alone.
+    Upper(f64),
+    /// `lower_threshold=l upper_threshold=u` together.
+    LowerUpper(f64, f64),
+}
+
+/// How a range's area prints in `BoundaryRanges`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Area {
+    /// Python `str(v)` of the value as is (Normal prints `t/2` unrounded).
+    Exact(f64),
+    /// Python `str(round(v, 4))`.
+    Rounded(f64),
+    /// The integer literal `0` (Exponential's below-minimum range).
+    Zero,
+}
+
+/// One outlier region `begin:end:area`. Values strictly between `begin` and `end` are outliers.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BoundaryRange {
+    pub begin: f64,
+    pub end: f64,
+    pub area: Area,
+    /// The end is the training minimum of an integer-typed column, which Python prints without `.0`.
+    pub end_integral: bool,
+}
+
+impl BoundaryRange {
+    /// True when `x` lies strictly inside this range.
+    #[inline]
+    pub fn contains(&self, x: f64) -> bool {
+        self.begin < x && x < self.end
+    }
+
+    /// Appends MLTK's text for this range, `begin:end:area`.
+    pub fn write_text(&self, out: &mut String) {
+        pyfmt::write_bound(out, self.begin, false);
+        out.push(':');
+        pyfmt::write_bound(out, self.end, self.end_integral);
+        out.push(':');
+        match self.area {
+            Area::Exact(a) => pyfmt::write_repr(out, a),
+            Area::Rounded(a) => pyfmt::write_repr(out, pyfmt::round4(a)),
+            Area::Zero => out.push('0'),
+        }
+    }
+}
+
+/// True when `x` is an outlier under `ranges`.
+#[inline]
+pub fn is_outlier(ranges: &[BoundaryRange], x: f64) -> bool {
+    ranges.iter().any(|r| r.contains(x))
+}
+
+/// MLTK's multivalue `BoundaryRanges` text: one range per line.
+pub fn ranges_text(ranges: &[BoundaryRange]) -> String {
+    let mut s = String::new();
+    for (i, r) in ranges.iter().enumerate() {
+        if i > 0 {
+            s.push('\n');
+        }
+        r.write_text(&mut s);
+    }
+    s
+}
+
+/// Streaming summary of one group's training values: exact count, min, max and a numerically stable
+/// mean and sum of squared deviations (Welford, merged with Chan's formula). Normal and Exponential
+/// fits need nothing else, so a fit over any number of rows runs in constant memory per group, and a
+/// `partial_fit` that merges two of these equals a fit on all rows together (up to rounding).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GroupStats {
+    pub count: u64,
+    pub mean: f64,
+    /// Sum of squared deviations from the mean.
+    pub m2: f64,
+    pub min: f64,
+    pub max: f64,
+    /// The group's first value in input order: MLTK's constant-data test compares against it.
+    pub first: f64,
+}
+
+impl GroupStats {
+    /// Adds one value.
+    #[inline]
+    pub fn push(&mut self, x: f64) {
+        if self.count == 0 {
+            self.first = x;
+            self.min = x;
+            self.max = x;
+        } else {
+            self.min = self.min.min(x);
+            self.max = self.max.max(x);
+        }
+        self.count += 1;
+        let delta = x - self.mean;
+        self.mean += delta / self.count as f64;
+        self.m2 += delta * (x - self.mean);
+    }
+
+    /// Merges `other`, whose values came after this group's.
+    pub fn merge(&mut self, other: &GroupStats) {
+        if other.count == 0 {
+            return;
+        }
+        if self.count == 0 {
+            *self = other.clone();
+            return;
+        }
+        let (na, nb) = (self.count as f64, other.count as f64);
+        let n = na + nb;
+        let delta = other.mean - self.mean;
+        self.mean += delta * nb / n;
+        self.m2 += other.m2 + delta * delta * na * nb / n;
+        self.count += other.count;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+    }
+
+    /// Population standard deviation (ddof 0), as scipy's `norm.fit` returns it.
+    pub fn std_ddof0(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            (self.m2.max(0.0) / self.count as f64).sqrt()
+        }
+    }
+
+    /// numpy's `allclose(data, data[0], rtol=1e-4, atol=1e-8)`: MLTK's test for data too constant to
+    /// fit anything but a Normal with `std = 1e-6`.
+    pub fn is_constant(&self) -> bool {
+        let tol = 1e-8 + 1e-4 * self.first.abs();
+        (self.max - self.first).abs() <= tol && (self.first - self.min).abs() <= tol
+    }
+}
+
+/// A fitted distribution for one group.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Distribution {
+    Normal(Normal),
+    Exponential(Exponential),
+}
+
+impl Distribution {
+    /// The outlier ranges for one threshold. `integral` says the training column was integer-typed.
+    pub fn boundaries(&self, threshold: Threshold, integral: bool) -> Vec<BoundaryRange> {
+        match self {
+            Distribution::Normal(d) => d.boundaries(threshold),
+            Distribution::Exponential(d) => d.boundaries(threshold, integral),
+        }
+    }
+
+    /// The probability density at `x` (MLTK's `ProbabilityDensity`).
+    pub fn pdf(&self, x: f64) -> f64 {
+        match self {
+            Distribution::Normal(d) => d.pdf(x),
+            Distribution::Exponential(d) => d.pdf(x),
+        }
+    }
+
+    /// The `type` column of `summary`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Distribution::Normal(_) => "Normal",
+            Distribution::Exponential(_) => "Exponential",
+        }
+    }
+
+    /// The `mean` and `std` columns of `summary` (for Exponential: loc and scale).
+    pub fn summary_mean_std(&self) -> (f64, f64) {
+        match self {
+            Distribution::Normal(d) => (d.mean, d.std),
+            Distribution::Exponential(d) => (d.loc, d.scale),
+        }
+    }
+
+    /// The `other` column of `summary`.
+    pub fn summary_other(&self) -> String {
+        "N/A".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn welford_matches_two_pass_and_merges() {
+        let a = [
+            12.0, 15.0, 9.0, 20.0, 18.0, 11.0, 14.0, 16.0, 13.0, 17.0, 10.0, 19.0, 22.0, 8.0, 15.0,
+        ];
+        let mut s = GroupStats::default();
+        a.iter().for_each(|x| s.push(*x));
+        assert_eq!(s.mean, 14.6);
+        assert!((s.std_ddof0() - 4.013311184877976).abs() < 1e-14);
+        let (mut l, mut r) = (GroupStats::default(), GroupStats::default());
+        a[..6].iter().for_each(|x| l.push(*x));
+        a[6..].iter().for_each(|x| r.push(*x));
+        l.merge(&r);
+        assert!((l.mean - 14.6).abs() < 1e-14);
+        assert!((l.std_ddof0() - 4.013311184877976).abs() < 1e-14);
+        assert_eq!((l.min, l.max, l.count, l.first), (8.0, 22.0, 15, 12.0));
+    }
+
+    #[test]
+    fn constant_test_is_relative() {
+        let mut s = GroupStats::default();
+        [10000.0, 10001.0].iter().for_each(|x| s.push(*x));
+        assert!(s.is_constant());
+        let mut s = GroupStats::default();
+        [10.0, 11.0].iter().for_each(|x| s.push(*x));
+        assert!(!s.is_constant());
+    }
+}

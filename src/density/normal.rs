@@ -1,0 +1,92 @@
+//! The Normal distribution (`dist=norm`): closed-form MLE, two-sided or one-sided tail boundaries.
+
+use serde::{Deserialize, Serialize};
+
+use super::special::{ndtri, norm_pdf};
+use super::{Area, BoundaryRange, GroupStats, REPLACE_ZERO_STD, Threshold};
+
+/// A fitted Normal: mean and population standard deviation (ddof 0), as scipy's `norm.fit`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Normal {
+    pub mean: f64,
+    pub std: f64,
+}
+
+impl Normal {
+    /// Fits from a group's statistics. A zero spread becomes MLTK's `1e-6`.
+    pub fn fit(stats: &GroupStats) -> Normal {
+        let std = stats.std_ddof0();
+        Normal {
+            mean: stats.mean,
+            std: if std == 0.0 { REPLACE_ZERO_STD } else { std },
+        }
+    }
+
+    fn ppf(&self, p: f64) -> f64 {
+        self.mean + self.std * ndtri(p)
+    }
+
+    /// MLTK's ranges: `threshold=t` splits `t` over both tails and prints `t/2` unrounded;
+    /// `lower_threshold`/`upper_threshold` print the threshold as given.
+    pub fn boundaries(&self, threshold: Threshold) -> Vec<BoundaryRange> {
+        let lower = |l: f64, area: f64| BoundaryRange {
+            begin: f64::NEG_INFINITY,
+            end: self.ppf(l),
+            area: Area::Exact(area),
+            end_integral: false,
+        };
+        let upper = |u: f64, area: f64| BoundaryRange {
+            begin: self.ppf(1.0 - u),
+            end: f64::INFINITY,
+            area: Area::Exact(area),
+            end_integral: false,
+        };
+        match threshold {
+            Threshold::Total(t) => vec![lower(t / 2.0, t / 2.0), upper(t / 2.0, t / 2.0)],
+            Threshold::Lower(l) => vec![lower(l, l)],
+            Threshold::Upper(u) => vec![upper(u, u)],
+            Threshold::LowerUpper(l, u) => vec![lower(l, l), upper(u, u)],
+        }
+    }
+
+    pub fn pdf(&self, x: f64) -> f64 {
+        norm_pdf((x - self.mean) / self.std) / self.std
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::density::ranges_text;
+
+    fn dataset_a() -> Normal {
+        let mut s = GroupStats::default();
+        for x in [
+            12.0, 15.0, 9.0, 20.0, 18.0, 11.0, 14.0, 16.0, 13.0, 17.0, 10.0, 19.0, 22.0, 8.0, 15.0,
+        ] {
+            s.push(x);
+        }
+        Normal::fit(&s)
+    }
+
+    #[test]
+    fn reference_values() {
+        let n = dataset_a();
+        let b = n.boundaries(Threshold::Total(0.01));
+        assert!((b[0].end - 4.26239544573075).abs() < 1e-12);
+        assert!((b[1].begin - 24.93760455426925).abs() < 1e-12);
+        assert_eq!(
+            ranges_text(&b),
+            "-Infinity:4.2624:0.005\n24.9376:Infinity:0.005"
+        );
+        assert_eq!(
+            ranges_text(&n.boundaries(Threshold::Total(0.1))),
+            "-Infinity:7.9987:0.05\n21.2013:Infinity:0.05"
+        );
+        assert!((n.pdf(25.0) - 0.003461092252818406).abs() < 1e-15);
+        assert_eq!(
+            ranges_text(&n.boundaries(Threshold::Total(1e-9)))[..],
+            *"-Infinity:-9.919:5e-10\n39.119:Infinity:5e-10"
+        );
+    }
+}
