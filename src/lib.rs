@@ -4,4 +4,13 @@
 //! command arguments, [`commands`] implements each search command, [`density`] holds the statistics and
 //! [`model`] the on-disk models. [`driver`] plays splunkd's side for tests, the demo and local use.
 
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod demo;
 pub mod density;
+pub mod driver;
+pub mod error;
+pub mod model;
+pub mod protocol;
+pub mod spl;

@@ -1,0 +1,163 @@
+//! `apply <model> [as <name>] [threshold=...] ...`: a `stateful` command that scores every chunk's rows
+//! against a saved model and answers each chunk with those rows, in order.
+
+use super::score::{Scorer, Settings};
+use super::{Context, Output, ReplyBody, SearchCommand};
+use crate::error::{Error, Result};
+use crate::model::{ModelBody, ModelHeader};
+use crate::protocol::body::{BodyReader, body_writer};
+use crate::protocol::metadata::Reply;
+use crate::spl::{self, ApplyArgs};
+
+pub struct Apply {
+    args: ApplyArgs,
+    ctx: Context,
+    /// Read at getinfo (cheap: the header only) to declare the required fields.
+    header: Option<ModelHeader>,
+    scorer: Option<Scorer>,
+    warned: bool,
+}
+
+impl Apply {
+    pub fn new(ctx: &Context) -> Result<Apply> {
+        let args = spl::parse_apply(&ctx.info.args)?;
+        let p = &args.params;
+        if p.sample == Some(true) || p.full_sample == Some(true) || p.show_options.is_some() {
+            return Err(Error::Data(
+                "sample, full_sample and show_options are not supported yet by this version of smbdensity".into(),
+            ));
+        }
+        if p.entity.is_some() {
+            return Err(Error::Args(spl::ArgError(
+                "Unexpected parameter: entity".into(),
+            )));
+        }
+        // A parse-only spawn must not touch the disk; the real run reads the header for required_fields
+        // and fails early, in getinfo, when the model is missing.
+        let header = if ctx.info.is_parse_only() {
+            None
+        } else {
+            Some(ctx.env.store()?.load_header(&args.model)?)
+        };
+        Ok(Apply {
+            args,
+            ctx: ctx.clone(),
+            header,
+            scorer: None,
+            warned: false,
+        })
+    }
+
+    fn load(&mut self) -> Result<()> {
+        if self.scorer.is_none() {
+            let model = self.ctx.env.store()?.load(&self.args.model)?;
+            let h = &model.header;
+            let stored = &h.params;
+            let limits = &self.ctx.env.config;
+            let p = &self.args.params;
+            let thresholds = if p.has_threshold() {
+                p.thresholds(limits.default_prob_threshold, limits.max_threshold_num)?
+            } else {
+                stored.thresholds.clone()
+            };
+            // MLTK: any key=value at apply replaces the whole stored parameter set.
+            let show_density = if p.any_given {
+                p.show_density.unwrap_or(false)
+            } else {
+                stored.show_density
+            };
+            let settings = Settings {
+                feature: h.feature.clone(),
+                by_fields: h.by_fields.clone(),
+                thresholds,
+                show_density,
+                output_name: self
+                    .args
+                    .output_name
+                    .clone()
+                    .or_else(|| stored.output_name.clone()),
+            };
+            let stored_thresholds = stored.thresholds.clone();
+            let ModelBody::Density(body) = model.body;
+            self.scorer = Some(Scorer::new(settings, body, &stored_thresholds));
+        }
+        Ok(())
+    }
+}
+
+impl SearchCommand for Apply {
+    fn getinfo(&self) -> Reply {
+        let required_fields = self.header.as_ref().map(|h| {
+            let mut f = vec![h.feature.clone()];
+            f.extend(h.by_fields.iter().cloned());
+            f
+        });
+        Reply {
+            kind: Some("stateful"),
+            required_fields,
+            ..Default::default()
+        }
+    }
+
+    fn execute(&mut self, body: &[u8], finished: bool, chunk: u64, out: &mut Output) -> Result<()> {
+        self.load()?;
+        let scorer = self.scorer.as_mut().expect("loaded");
+        let mut reader = BodyReader::new(body).map_err(|source| Error::Body { chunk, source })?;
+        let mut buf = Vec::with_capacity(body.len() + body.len() / 2 + 64);
+        if !reader.header.is_empty() {
+            let out_cols = scorer.settings.output_columns();
+            let header = reader.header.clone();
+            let replaced = |name: &[u8]| {
+                let base = name.strip_prefix(b"__mv_").unwrap_or(name);
+                out_cols
+                    .iter()
+                    .any(|c| c.as_bytes() == name || c.as_bytes() == base)
+            };
+            let kept: Vec<usize> = (0..header.len())
+                .filter(|&i| !replaced(&header.names[i]))
+                .collect();
+            let cols = scorer.columns(&header);
+            let mut w = body_writer(&mut buf);
+            let mut out_rec = csv::ByteRecord::new();
+            for &i in &kept {
+                out_rec.push_field(&header.names[i]);
+            }
+            for c in &out_cols {
+                out_rec.push_field(c.as_bytes());
+            }
+            w.write_byte_record(&out_rec).map_err(csv_io)?;
+            scorer.issues.start_chunk();
+            let mut rec = csv::ByteRecord::new();
+            while reader
+                .read(&mut rec)
+                .map_err(|source| Error::Body { chunk, source })?
+            {
+                out_rec.clear();
+                for &i in &kept {
+                    out_rec.push_field(rec.get(i).unwrap_or(b""));
+                }
+                scorer.score_row(&header, &cols, &rec, &mut out_rec);
+                w.write_byte_record(&out_rec).map_err(csv_io)?;
+            }
+            w.flush()?;
+            if scorer.issues.chunk_all_non_numeric() {
+                return Err(Error::Data(format!(
+                    "Feature \"{}\" is not a numeric type",
+                    scorer.settings.feature
+                )));
+            }
+        }
+        if finished && !self.warned {
+            self.warned = true;
+            if let Some(w) = scorer.issues.warning(&scorer.settings.feature) {
+                out.warn(w);
+            }
+        }
+        out.body = ReplyBody::Bytes(buf);
+        Ok(())
+    }
+}
+
+fn csv_io(e: csv::Error) -> Error {
+    Error::Io(std::io::Error::other(e.to_string()))
+}

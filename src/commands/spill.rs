@@ -1,0 +1,61 @@
+//! Spill files for `fit`: the input chunks it must return scored after the last one arrives, and the
+//! reply body it builds from them, kept on disk in the search's dispatch directory rather than in memory.
+//!
+//! Files are created unlinked (`O_TMPFILE` or create-then-unlink), so nothing is left behind even when
+//! splunkd kills the process.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+/// Opens an anonymous temporary file in `dir` when it is usable, else in the system temp directory.
+pub fn temp_file(dir: Option<&Path>) -> io::Result<File> {
+    match dir.filter(|d| !d.as_os_str().is_empty() && d.is_dir()) {
+        Some(d) => tempfile::tempfile_in(d).or_else(|_| tempfile::tempfile()),
+        None => tempfile::tempfile(),
+    }
+}
+
+/// Chunk bodies appended to one file and read back in order.
+pub struct Spill {
+    file: BufWriter<File>,
+    chunks: Vec<u64>,
+}
+
+impl Spill {
+    pub fn new(dir: Option<&Path>) -> io::Result<Spill> {
+        Ok(Spill {
+            file: BufWriter::with_capacity(1 << 20, temp_file(dir)?),
+            chunks: Vec::new(),
+        })
+    }
+
+    pub fn push(&mut self, body: &[u8]) -> io::Result<()> {
+        self.file.write_all(body)?;
+        self.chunks.push(body.len() as u64);
+        Ok(())
+    }
+
+    /// Calls `f` with each spilled chunk body in order, one at a time.
+    pub fn replay(
+        self,
+        mut f: impl FnMut(&[u8]) -> crate::error::Result<()>,
+    ) -> crate::error::Result<()> {
+        let mut file = self.file.into_inner().map_err(|e| e.into_error())?;
+        file.seek(SeekFrom::Start(0))?;
+        let mut buf = Vec::new();
+        for len in self.chunks {
+            buf.clear();
+            let got = (&mut file).take(len).read_to_end(&mut buf)?;
+            if got as u64 != len {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "spill file shorter than written",
+                )
+                .into());
+            }
+            f(&buf)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,29 @@
+//! The crate's error type. Every variant's text is what the user reads in Splunk's job inspector.
+
+use crate::model::store::StoreError;
+use crate::protocol::body::BodyError;
+use crate::protocol::framing::FramingError;
+use crate::spl::ArgError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Args(#[from] ArgError),
+    #[error("protocol error: {0}")]
+    Framing(#[from] FramingError),
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    #[error("bad CSV in chunk {chunk}: {source}")]
+    Body { chunk: u64, source: BodyError },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Data that cannot be fitted or scored (MLTK's texts where MLTK has one).
+    #[error("{0}")]
+    Data(String),
+    #[error("{0}")]
+    Config(String),
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

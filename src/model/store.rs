@@ -1,0 +1,384 @@
+//! The on-disk model store: `lookups/__smbdensity_<name>.model` files written atomically.
+//!
+//! File layout (all integers little-endian):
+//!
+//! ```text
+//! magic "SMBDMODL" | u32 format version | u32 header length | u64 payload length
+//! | u32 CRC-32 of header | u32 CRC-32 of payload | header (bincode) | payload (bincode)
+//! ```
+//!
+//! A save writes a temporary file in the same directory, fsyncs it, renames it over the old model and
+//! fsyncs the directory, so readers see the old model or the new one, never a torn one. bincode stays
+//! behind this module: nothing else knows the encoding.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use super::{Model, ModelBody, ModelHeader};
+use crate::spl::{ModelName, is_valid_model_name};
+
+pub const MAGIC: &[u8; 8] = b"SMBDMODL";
+pub const FORMAT_VERSION: u32 = 1;
+const PREAMBLE_LEN: usize = 32;
+const FILE_PREFIX: &str = "__smbdensity_";
+const FILE_SUFFIX: &str = ".model";
+const TEMP_PREFIX: &str = ".__smbdensity_tmp_";
+/// Temporary files older than this are left over from a killed fit.
+const STALE_TEMP_AGE: Duration = Duration::from_secs(6 * 3600);
+/// bincode refuses to allocate more than this for a decoded model, whatever a length field claims.
+const DECODE_LIMIT: usize = 1 << 32;
+
+/// A model-store failure. Each names the model or file and the problem.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("model \"{name}\" does not exist (looked for {file} in {dir})")]
+    NotFound {
+        name: String,
+        file: String,
+        dir: String,
+    },
+    #[error("model file {path} is unusable: {problem}")]
+    Invalid { path: String, problem: String },
+    #[error("model file {path}: {source}")]
+    Io { path: String, source: io::Error },
+    #[error(
+        "Model exceeds size limit ({size} > {limit}). Raise max_model_size_mb in smbdensity.conf or reduce the number of groups."
+    )]
+    TooLarge { size: u64, limit: u64 },
+    #[error(
+        "no models directory: set SMBDENSITY_MODEL_DIR, pass --models, or run the binary from the app's bin folder"
+    )]
+    NoDirectory,
+}
+
+fn io_err(path: &Path, source: io::Error) -> StoreError {
+    StoreError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn invalid(path: &Path, problem: impl Into<String>) -> StoreError {
+    StoreError::Invalid {
+        path: path.display().to_string(),
+        problem: problem.into(),
+    }
+}
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<DECODE_LIMIT>()
+}
+
+/// A model as listed by `listmodels`.
+#[derive(Debug)]
+pub struct Listed {
+    pub name: String,
+    pub path: PathBuf,
+    pub size: u64,
+    pub modified: Option<SystemTime>,
+    /// The header, or why it could not be read.
+    pub header: Result<ModelHeader, StoreError>,
+}
+
+/// The models of one app's `lookups/` directory.
+#[derive(Debug, Clone)]
+pub struct ModelStore {
+    dir: PathBuf,
+}
+
+impl ModelStore {
+    pub fn new(dir: impl Into<PathBuf>) -> ModelStore {
+        ModelStore { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file of a model. Names are validated at parse time; this checks again, because a path is
+    /// about to be built from it.
+    pub fn path_for(&self, name: &ModelName) -> Result<PathBuf, StoreError> {
+        if !is_valid_model_name(&name.name) {
+            return Err(invalid(
+                &self.dir,
+                format!("invalid model name {:?}", name.name),
+            ));
+        }
+        Ok(self
+            .dir
+            .join(format!("{FILE_PREFIX}{}{FILE_SUFFIX}", name.name)))
+    }
+
+    /// Encodes and atomically writes `model`, refusing files above `max_bytes`.
+    pub fn save(
+        &self,
+        name: &ModelName,
+        model: &Model,
+        max_bytes: u64,
+    ) -> Result<PathBuf, StoreError> {
+        let path = self.path_for(name)?;
+        let bytes = encode(model).map_err(|e| invalid(&path, format!("cannot encode: {e}")))?;
+        if bytes.len() as u64 > max_bytes {
+            return Err(StoreError::TooLarge {
+                size: bytes.len() as u64,
+                limit: max_bytes,
+            });
+        }
+        fs::create_dir_all(&self.dir).map_err(|e| io_err(&self.dir, e))?;
+        self.remove_stale_temps();
+        let mut tmp = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .suffix(".tmp")
+            .tempfile_in(&self.dir)
+            .map_err(|e| io_err(&self.dir, e))?;
+        tmp.write_all(&bytes).map_err(|e| io_err(tmp.path(), e))?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| io_err(tmp.path(), e))?;
+        // Read permission for the group, as Splunk's own lookup files have.
+        let _ = fs::set_permissions(
+            tmp.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        );
+        tmp.persist(&path).map_err(|e| io_err(&path, e.error))?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io_err(&self.dir, e))?;
+        Ok(path)
+    }
+
+    /// Reads a whole model.
+    pub fn load(&self, name: &ModelName) -> Result<Model, StoreError> {
+        let path = self.path_for(name)?;
+        let bytes = self.read_file(name, &path)?;
+        decode(&bytes).map_err(|p| invalid(&path, p))
+    }
+
+    /// Reads only a model's header (cheap, for getinfo).
+    pub fn load_header(&self, name: &ModelName) -> Result<ModelHeader, StoreError> {
+        let path = self.path_for(name)?;
+        let mut f = self.open(name, &path)?;
+        let mut pre = [0u8; PREAMBLE_LEN];
+        f.read_exact(&mut pre)
+            .map_err(|_| invalid(&path, "truncated (shorter than its preamble)"))?;
+        let p = Preamble::parse(&pre).map_err(|e| invalid(&path, e))?;
+        let mut header = vec![0u8; p.header_len.min(1 << 24) as usize];
+        f.read_exact(&mut header)
+            .map_err(|_| invalid(&path, "truncated inside its header"))?;
+        p.check_header(&header).map_err(|e| invalid(&path, e))?;
+        decode_part(&header).map_err(|e| invalid(&path, format!("header does not decode: {e}")))
+    }
+
+    /// Deletes a model. Only files named like models inside the directory are ever removed.
+    pub fn delete(&self, name: &ModelName) -> Result<PathBuf, StoreError> {
+        let path = self.path_for(name)?;
+        match fs::symlink_metadata(&path) {
+            Ok(_) => fs::remove_file(&path).map_err(|e| io_err(&path, e))?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(self.not_found(name)),
+            Err(e) => return Err(io_err(&path, e)),
+        }
+        let _ = File::open(&self.dir).and_then(|d| d.sync_all());
+        Ok(path)
+    }
+
+    /// Lists the models in the directory, in name order. Unreadable models are listed with their error.
+    pub fn list(&self) -> Result<Vec<Listed>, StoreError> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(&self.dir, e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries.flatten() {
+            let file_name = entry.file_name();
+            let Some(name) = file_name
+                .to_str()
+                .and_then(|f| f.strip_prefix(FILE_PREFIX))
+                .and_then(|f| f.strip_suffix(FILE_SUFFIX))
+                .filter(|n| is_valid_model_name(n))
+            else {
+                continue;
+            };
+            let meta = entry.metadata().ok();
+            let model = ModelName {
+                name: name.to_string(),
+                namespace: crate::spl::Namespace::App,
+            };
+            out.push(Listed {
+                name: name.to_string(),
+                path: entry.path(),
+                size: meta.as_ref().map(|m| m.len()).unwrap_or(0),
+                modified: meta.and_then(|m| m.modified().ok()),
+                header: self.load_header(&model),
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    fn not_found(&self, name: &ModelName) -> StoreError {
+        StoreError::NotFound {
+            name: name.name.clone(),
+            file: format!("{FILE_PREFIX}{}{FILE_SUFFIX}", name.name),
+            dir: self.dir.display().to_string(),
+        }
+    }
+
+    /// Opens a model file without following a symlink out of the directory.
+    fn open(&self, name: &ModelName, path: &Path) -> Result<File, StoreError> {
+        match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+        {
+            Ok(f) => Ok(f),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(self.not_found(name)),
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                Err(invalid(path, "is a symbolic link; refusing to follow it"))
+            }
+            Err(e) => Err(io_err(path, e)),
+        }
+    }
+
+    fn read_file(&self, name: &ModelName, path: &Path) -> Result<Vec<u8>, StoreError> {
+        let mut f = self.open(name, path)?;
+        let meta = f.metadata().map_err(|e| io_err(path, e))?;
+        if !meta.is_file() {
+            return Err(invalid(path, "is not a regular file"));
+        }
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        f.read_to_end(&mut bytes).map_err(|e| io_err(path, e))?;
+        Ok(bytes)
+    }
+
+    /// Removes temporary files that a killed fit left behind. Recent ones may belong to a fit in
+    /// progress and are kept.
+    fn remove_stale_temps(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        let now = SystemTime::now();
+        for e in entries.flatten() {
+            let is_temp = e
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(TEMP_PREFIX));
+            let old = e
+                .metadata()
+                .ok()
+                .filter(|m| m.is_file())
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| now.duration_since(t).ok())
+                .is_some_and(|age| age > STALE_TEMP_AGE);
+            if is_temp && old {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+struct Preamble {
+    version: u32,
+    header_len: u64,
+    payload_len: u64,
+    header_crc: u32,
+    payload_crc: u32,
+}
+
+impl Preamble {
+    fn parse(b: &[u8; PREAMBLE_LEN]) -> Result<Preamble, String> {
+        if &b[..8] != MAGIC {
+            return Err("not an smbdensity model (bad magic bytes)".into());
+        }
+        let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"));
+        let p = Preamble {
+            version: u32_at(8),
+            header_len: u32_at(12) as u64,
+            payload_len: u64::from_le_bytes(b[16..24].try_into().expect("8 bytes")),
+            header_crc: u32_at(24),
+            payload_crc: u32_at(28),
+        };
+        if p.version != FORMAT_VERSION {
+            return Err(format!(
+                "format version {} is not supported by this smbdensity (it reads version {FORMAT_VERSION}); refit the model or upgrade the app",
+                p.version
+            ));
+        }
+        Ok(p)
+    }
+
+    fn check_header(&self, header: &[u8]) -> Result<(), String> {
+        if header.len() as u64 != self.header_len || crc32fast::hash(header) != self.header_crc {
+            return Err("header checksum mismatch (the file is corrupted)".into());
+        }
+        Ok(())
+    }
+}
+
+fn encode(model: &Model) -> Result<Vec<u8>, bincode::error::EncodeError> {
+    let header = bincode::serde::encode_to_vec(&model.header, config())?;
+    let payload = bincode::serde::encode_to_vec(&model.body, config())?;
+    let mut out = Vec::with_capacity(PREAMBLE_LEN + header.len() + payload.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&header).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    out.extend_from_slice(&header);
+    out.extend_from_slice(&payload);
+    Ok(out)
+}
+
+fn decode_part<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    let (v, used) =
+        bincode::serde::decode_from_slice(bytes, config()).map_err(|e| e.to_string())?;
+    if used != bytes.len() {
+        return Err(format!("{} trailing bytes", bytes.len() - used));
+    }
+    Ok(v)
+}
+
+/// Decodes a whole model file, checking magic, version, lengths and checksums first.
+pub fn decode(bytes: &[u8]) -> Result<Model, String> {
+    let pre: &[u8; PREAMBLE_LEN] = bytes
+        .get(..PREAMBLE_LEN)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| "truncated (shorter than its preamble)".to_string())?;
+    let p = Preamble::parse(pre)?;
+    let header_end = PREAMBLE_LEN as u64 + p.header_len;
+    let total = header_end
+        .checked_add(p.payload_len)
+        .ok_or("impossible payload length")?;
+    if (bytes.len() as u64) < total {
+        return Err(format!(
+            "truncated: {} bytes, expected {total}",
+            bytes.len()
+        ));
+    }
+    if (bytes.len() as u64) > total {
+        return Err(format!(
+            "{} unexpected bytes after the payload",
+            bytes.len() as u64 - total
+        ));
+    }
+    let header = &bytes[PREAMBLE_LEN..header_end as usize];
+    let payload = &bytes[header_end as usize..];
+    p.check_header(header)?;
+    if crc32fast::hash(payload) != p.payload_crc {
+        return Err("payload checksum mismatch (the file is corrupted)".into());
+    }
+    let header: ModelHeader =
+        decode_part(header).map_err(|e| format!("header does not decode: {e}"))?;
+    let body: ModelBody =
+        decode_part(payload).map_err(|e| format!("payload does not decode: {e}"))?;
+    Ok(Model { header, body })
+}
+
+/// Encodes a model exactly as [`ModelStore::save`] writes it (for tests and fuzzing).
+pub fn encode_model(model: &Model) -> Vec<u8> {
+    encode(model).expect("in-memory models always encode")
+}
