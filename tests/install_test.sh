@@ -113,8 +113,8 @@ fi
 # A minimal splunkd stand-in: spawns CMD..., does getinfo, sends the CSV from
 # stdin in execute chunks (projected to required_fields, with _chunked_idx for
 # streaming/stateful commands), collects the replies and prints the output CSV.
-scpv2() {
-  python3 - "$@" <<'EOF'
+# (The script is passed with -c: its stdin is the CSV input.)
+SCPV2_PY=$(cat <<'EOF'
 import csv, io, json, os, re, subprocess, sys, urllib.parse
 
 line, argv = sys.argv[1], sys.argv[2:]
@@ -207,7 +207,8 @@ if out_header is not None:
     w.writerow(out_header)
     w.writerows(out_rows)
 EOF
-}
+)
+scpv2() { python3 -c "$SCPV2_PY" "$@"; }
 
 # The x86_64 binary through the same stand-in: a reference for aarch64.
 if ( cd "$W" && scpv2 "$APPLY" "$X86" < "$W/sample.csv" > "$W/apply.x86.scp.csv" 2> "$W/apply.x86.scp.err" ); then
