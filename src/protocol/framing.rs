@@ -65,12 +65,19 @@ impl<R: BufRead> ChunkReader<R> {
     pub fn read_chunk(&mut self) -> Result<Option<Chunk>, FramingError> {
         let chunk = self.chunks_read + 1;
         let mut line = Vec::with_capacity(32);
-        let n = (&mut self.inner)
-            .take(MAX_HEADER_LINE)
-            .read_until(b'\n', &mut line)
-            .map_err(|source| FramingError::Io { chunk, source })?;
-        if n == 0 {
-            return Ok(None);
+        loop {
+            line.clear();
+            let n = (&mut self.inner)
+                .take(MAX_HEADER_LINE)
+                .read_until(b'\n', &mut line)
+                .map_err(|source| FramingError::Io { chunk, source })?;
+            if n == 0 {
+                return Ok(None);
+            }
+            // Old SDKs wrote a stray newline after a chunk; blank lines between chunks carry nothing.
+            if !line.iter().all(|c| matches!(c, b'\n' | b'\r')) {
+                break;
+            }
         }
         self.chunks_read = chunk;
         if line.last() != Some(&b'\n') {
@@ -213,6 +220,14 @@ mod tests {
         assert_eq!(c.body, "Thé\n".as_bytes());
         let c = r.read_chunk().unwrap().unwrap();
         assert!(c.body.is_empty());
+        assert!(r.read_chunk().unwrap().is_none());
+    }
+
+    #[test]
+    fn blank_lines_between_chunks_are_skipped() {
+        let mut r = reader(b"chunked 1.0,2,0\n{}\n\r\nchunked 1.0,2,0\n{}\n");
+        assert!(r.read_chunk().unwrap().is_some());
+        assert!(r.read_chunk().unwrap().is_some());
         assert!(r.read_chunk().unwrap().is_none());
     }
 

@@ -155,3 +155,33 @@ fn session<R: BufRead, W: Write>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufReader, Read};
+
+    #[test]
+    fn a_panic_becomes_an_error_reply() {
+        struct Boom;
+        impl Read for Boom {
+            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                panic!("kaboom")
+            }
+        }
+        let mut out = Vec::new();
+        let code = serve(BufReader::new(Boom), &mut out, "apply", &Environment::default());
+        assert_eq!(code, 1);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("chunked 1.0,"), "{text}");
+        assert!(text.contains(r#"["ERROR","internal error in smbdensity: kaboom"]"#), "{text}");
+        assert!(text.ends_with(r#""error":"internal error in smbdensity: kaboom"}"#), "{text}");
+    }
+
+    #[test]
+    fn eof_before_anything_is_a_clean_exit() {
+        let mut out = Vec::new();
+        assert_eq!(serve(&b""[..], &mut out, "fit", &Environment::default()), 0);
+        assert!(out.is_empty());
+    }
+}
