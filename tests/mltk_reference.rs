@@ -49,9 +49,9 @@ fn check_case(dir: &Path) -> Vec<String> {
             String::from_utf8_lossy(&out.stderr)
         )];
     }
+    let mut problems = check_summary(dir, models.path());
     let (got_h, got) = read_csv(&out.stdout);
     let (want_h, want) = read_csv(&std::fs::read(dir.join("expected_apply.csv")).unwrap());
-    let mut problems = Vec::new();
     // The __mv_ columns are left out of the reference files; they must equal the derivation from the
     // plain column, and are then dropped.
     let mut keep = Vec::new();
@@ -99,6 +99,45 @@ fn check_case(dir: &Path) -> Vec<String> {
                     g[i],
                     w[c]
                 ));
+            }
+        }
+    }
+    problems
+}
+
+fn rel_close(a: &str, b: &str, tol: f64) -> bool {
+    match (a.parse::<f64>(), b.parse::<f64>()) {
+        (Ok(x), Ok(y)) => (x - y).abs() <= tol * x.abs().max(y.abs()),
+        _ => a == b,
+    }
+}
+
+/// `summary m` against `expected_summary.csv`: exact `type, min, max, cardinality, other`; `mean`, `std`
+/// to 1e-12 relative; by-fields compared as numbers where MLTK typed them (`7` for our `07`).
+fn check_summary(dir: &Path, models: &Path) -> Vec<String> {
+    let (out, err, code) = common::run_local("summary m", models, b"");
+    if code != 0 {
+        return vec![format!("summary failed: {err}")];
+    }
+    let (got_h, got) = read_csv(&out);
+    let (want_h, want) = read_csv(&std::fs::read(dir.join("expected_summary.csv")).unwrap());
+    if got_h != want_h {
+        return vec![format!("summary columns {got_h:?}, want {want_h:?}")];
+    }
+    if got.len() != want.len() {
+        return vec![format!("summary has {} rows, want {}", got.len(), want.len())];
+    }
+    let mut problems = Vec::new();
+    for (r, (g, w)) in got.iter().zip(&want).enumerate() {
+        for (c, name) in want_h.iter().enumerate() {
+            let ok = match name.as_str() {
+                "distance" => true,
+                "mean" | "std" => rel_close(&g[c], &w[c], 1e-12),
+                "type" | "min" | "max" | "cardinality" | "other" => g[c] == w[c],
+                _ => rel_close(&g[c], &w[c], 0.0),
+            };
+            if !ok {
+                problems.push(format!("summary row {} column {name}: got {:?}, want {:?}", r + 1, g[c], w[c]));
             }
         }
     }

@@ -76,10 +76,8 @@ impl Fit {
                 "show_options, entity and min_increase are not supported yet by this version of smbdensity".into(),
             ));
         }
-        if args.options.partial_fit {
-            return Err(Error::Data(
-                "partial_fit=true is not supported yet by this version of smbdensity".into(),
-            ));
+        if args.options.partial_fit && args.into.is_none() {
+            return Err(Error::Data("partial_fit=true needs a model to update: add \"into <model>\"".into()));
         }
         if args.by.len() > limits.max_fields_in_by_clause {
             return Err(Error::Data(format!(
@@ -251,6 +249,7 @@ impl Fit {
                 key: keys[g].take().expect("each group once"),
                 stats: s,
                 dist,
+                distance: f64::NAN,
                 boundaries,
             });
         }
@@ -311,7 +310,62 @@ impl Fit {
         }
     }
 
+    /// `partial_fit=true` on an existing model: its groups' statistics are merged in front of the new
+    /// rows' (so the result equals one fit over all rows), and its parameters win over the new ones.
+    fn merge_existing(&mut self, out: &mut Output) -> Result<()> {
+        let name = self.args.into.clone().expect("checked in new()");
+        let store = self.ctx.env.store()?;
+        let model = match store.load(&name) {
+            Ok(m) => m,
+            Err(crate::model::store::StoreError::NotFound { .. }) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let h = &model.header;
+        if h.feature != self.args.feature || h.by_fields != self.args.by {
+            return Err(Error::Data(format!(
+                "partial_fit: model \"{}\" was fitted on \"{}\" by {:?}; this search fits \"{}\" by {:?}",
+                name.name, h.feature, h.by_fields, self.args.feature, self.args.by
+            )));
+        }
+        let p = &self.args.params;
+        if p.dist.is_some() || p.has_threshold() || p.show_density.is_some() || self.args.output_name.is_some() {
+            out.warn("Partial fit on existing model ignores newly supplied parameters. Parameters used in the existing model will be used.");
+        }
+        self.dist = h.params.dist;
+        self.thresholds = h.params.thresholds.clone();
+        self.args.params.show_density = Some(h.params.show_density);
+        self.args.output_name = h.params.output_name.clone();
+        let ModelBody::Density(body) = model.body;
+        let t = &mut self.training;
+        t.integral &= body.integral_feature;
+        for g in body.groups {
+            t.valid += g.stats.count;
+            match t.index.get(&g.key) {
+                Some(&i) => {
+                    let mut merged = g.stats.clone();
+                    merged.merge(&t.stats[i]);
+                    t.stats[i] = merged;
+                }
+                None => {
+                    if t.keys.len() >= self.ctx.env.config.max_groups {
+                        return Err(Error::Data(format!(
+                            "The number of groups exceeds the max ({}) specified in smbdensity.conf",
+                            self.ctx.env.config.max_groups
+                        )));
+                    }
+                    t.index.insert(g.key.clone(), t.keys.len());
+                    t.keys.push(g.key);
+                    t.stats.push(g.stats);
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn finish(&mut self, out: &mut Output) -> Result<()> {
+        if self.args.options.partial_fit {
+            self.merge_existing(out)?;
+        }
         let body = self.fit_groups(out)?;
         let params = self.stored_params();
         if let Some(name) = &self.args.into {

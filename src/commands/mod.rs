@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod fit;
+pub mod models;
 mod score;
 mod spill;
 
@@ -137,6 +138,9 @@ pub fn build(name: &str, ctx: &Context) -> Result<Box<dyn SearchCommand>> {
     match name {
         "fit" => Ok(Box::new(fit::Fit::new(ctx)?)),
         "apply" => Ok(Box::new(apply::Apply::new(ctx)?)),
+        "summary" => Ok(Box::new(models::ModelCommand::summary(ctx)?)),
+        "listmodels" => Ok(Box::new(models::ModelCommand::list(ctx)?)),
+        "deletemodel" => Ok(Box::new(models::ModelCommand::delete(ctx)?)),
         other => Err(Error::Args(crate::spl::ArgError(format!(
             "unknown command \"{other}\""
         )))),

@@ -52,6 +52,9 @@ pub struct Group {
     pub key: Vec<u8>,
     pub stats: GroupStats,
     pub dist: Distribution,
+    /// Distance between the fitted CDF and the data's empirical CDF (`summary`'s `distance`; NaN when
+    /// not computed).
+    pub distance: f64,
     /// One range list per stored threshold.
     pub boundaries: Vec<Vec<BoundaryRange>>,
 }
