@@ -5,6 +5,7 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use crate::density::rng::Rng;
 use crate::driver;
 use crate::protocol::body::{body_writer, mv_encode};
 
@@ -25,40 +26,6 @@ const DAYS: [&str; 7] = [
     "Saturday",
     "Sunday",
 ];
-
-/// A small deterministic generator (SplitMix64): the sample must be identical on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// A Poisson draw (Knuth's method, split for large means).
-    fn poisson(&mut self, mean: f64) -> u64 {
-        if mean > 30.0 {
-            let half = self.poisson(mean / 2.0);
-            return half + self.poisson(mean / 2.0);
-        }
-        let l = (-mean).exp();
-        let (mut k, mut p) = (0u64, 1.0);
-        loop {
-            p *= self.unit();
-            if p <= l {
-                return k;
-            }
-            k += 1;
-        }
-    }
-}
 
 /// What sample to generate.
 #[derive(Debug, Clone, Copy)]
@@ -134,7 +101,7 @@ impl SampleSpec {
         let mut w = body_writer(out);
         w.write_record(["_time", "src", "count", "HourOfDay", "DayOfWeek"])
             .map_err(io::Error::other)?;
-        let mut rng = Rng(self.seed);
+        let mut rng = Rng::new(self.seed);
         for h in 0..(self.days as i64 * 24) {
             let t = START + h * 3600;
             let (_, hour, dow) = fmt_time(t);
@@ -171,7 +138,7 @@ impl SampleSpec {
             "__mv_port",
         ])
         .map_err(io::Error::other)?;
-        let mut rng = Rng(self.seed ^ 0xD37EC7);
+        let mut rng = Rng::new(self.seed ^ 0xD37EC7);
         let day0 = self.days as i64 * 24;
         for h in day0..day0 + 24 {
             let t = START + h * 3600;
@@ -190,7 +157,7 @@ impl SampleSpec {
                 let fanout = if burst {
                     40
                 } else {
-                    1 + (rng.next() % 3) as usize
+                    1 + (rng.next_u64() % 3) as usize
                 };
                 let dests: Vec<String> = (0..fanout)
                     .map(|k| format!("10.1.{}.{}", (i + k * 7) % 250, 10 + k))

@@ -184,6 +184,8 @@ pub struct DensityParams {
     pub min_increase: Option<f64>,
     /// True when any `key=value` was given (MLTK then replaces the stored parameter set at apply).
     pub any_given: bool,
+    /// The `key=value` pairs as typed (for `show_options`).
+    pub raw: Vec<(String, String)>,
 }
 
 impl DensityParams {
@@ -443,6 +445,7 @@ fn parse_params(
 ) -> Result<(DensityParams, FitOptions), ArgError> {
     let mut p = DensityParams {
         any_given: !raw.is_empty(),
+        raw: raw.to_vec(),
         ..Default::default()
     };
     let mut o = FitOptions {

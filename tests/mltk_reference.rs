@@ -125,7 +125,11 @@ fn check_summary(dir: &Path, models: &Path) -> Vec<String> {
         return vec![format!("summary columns {got_h:?}, want {want_h:?}")];
     }
     if got.len() != want.len() {
-        return vec![format!("summary has {} rows, want {}", got.len(), want.len())];
+        return vec![format!(
+            "summary has {} rows, want {}",
+            got.len(),
+            want.len()
+        )];
     }
     let mut problems = Vec::new();
     for (r, (g, w)) in got.iter().zip(&want).enumerate() {
@@ -137,7 +141,12 @@ fn check_summary(dir: &Path, models: &Path) -> Vec<String> {
                 _ => rel_close(&g[c], &w[c], 0.0),
             };
             if !ok {
-                problems.push(format!("summary row {} column {name}: got {:?}, want {:?}", r + 1, g[c], w[c]));
+                problems.push(format!(
+                    "summary row {} column {name}: got {:?}, want {:?}",
+                    r + 1,
+                    g[c],
+                    w[c]
+                ));
             }
         }
     }

@@ -1,7 +1,8 @@
 //! `apply <model> [as <name>] [threshold=...] ...`: a `stateful` command that scores every chunk's rows
 //! against a saved model and answers each chunk with those rows, in order.
 
-use super::score::{Scorer, Settings};
+use super::fit::options_for_show;
+use super::score::{Scorer, Settings, options_json};
 use super::{Context, Output, ReplyBody, SearchCommand};
 use crate::error::{Error, Result};
 use crate::model::{ModelBody, ModelHeader};
@@ -22,11 +23,6 @@ impl Apply {
     pub fn new(ctx: &Context) -> Result<Apply> {
         let args = spl::parse_apply(&ctx.info.args)?;
         let p = &args.params;
-        if p.sample == Some(true) || p.full_sample == Some(true) || p.show_options.is_some() {
-            return Err(Error::Data(
-                "sample, full_sample and show_options are not supported yet by this version of smbdensity".into(),
-            ));
-        }
         if p.entity.is_some() {
             return Err(Error::Args(spl::ArgError(
                 "Unexpected parameter: entity".into(),
@@ -61,21 +57,52 @@ impl Apply {
                 stored.thresholds.clone()
             };
             // MLTK: any key=value at apply replaces the whole stored parameter set.
-            let show_density = if p.any_given {
-                p.show_density.unwrap_or(false)
-            } else {
-                stored.show_density
+            let given = |v: Option<bool>, stored: bool| {
+                if p.any_given {
+                    v.unwrap_or(false)
+                } else {
+                    stored
+                }
             };
+            let show_options = if p.any_given {
+                p.show_options.clone()
+            } else {
+                stored.show_options.clone()
+            };
+            let output_name = self
+                .args
+                .output_name
+                .clone()
+                .or_else(|| stored.output_name.clone());
+            let options_json = show_options.as_deref().map(|keys| {
+                let raw = if p.any_given {
+                    p.raw.clone()
+                } else {
+                    Vec::new()
+                };
+                let model = Some(self.args.model.clone());
+                options_json(
+                    keys,
+                    &options_for_show(
+                        &h.feature,
+                        &h.by_fields,
+                        &raw,
+                        &model,
+                        &h.algorithm,
+                        &output_name,
+                    ),
+                )
+            });
             let settings = Settings {
                 feature: h.feature.clone(),
                 by_fields: h.by_fields.clone(),
                 thresholds,
-                show_density,
-                output_name: self
-                    .args
-                    .output_name
-                    .clone()
-                    .or_else(|| stored.output_name.clone()),
+                show_density: given(p.show_density, stored.show_density),
+                output_name,
+                full_sample: given(p.full_sample, stored.full_sample),
+                sample: given(p.sample, stored.sample),
+                options_json,
+                seed: p.random_state.or(stored.random_state).unwrap_or(0) as u64,
             };
             let stored_thresholds = stored.thresholds.clone();
             let ModelBody::Density(body) = model.body;

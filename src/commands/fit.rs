@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 
-use super::score::{Columns, Scorer, Settings, is_integer_text, parse_number};
+use super::score::{Columns, Scorer, Settings, is_integer_text, options_json, parse_number};
 use super::spill::{Spill, temp_file};
 use super::{Context, Output, ReplyBody, SearchCommand};
 use crate::density::{
@@ -58,26 +58,16 @@ impl Fit {
                 dist.param()
             )));
         }
-        for (given, name) in [
-            (args.params.sample, "sample"),
-            (args.params.full_sample, "full_sample"),
-        ] {
-            if given == Some(true) {
-                return Err(Error::Data(format!(
-                    "{name}=true is not supported yet by this version of smbdensity"
-                )));
-            }
-        }
-        if args.params.show_options.is_some()
-            || args.params.entity.is_some()
-            || args.params.min_increase.is_some()
-        {
+        if args.params.entity.is_some() || args.params.min_increase.is_some() {
             return Err(Error::Data(
-                "show_options, entity and min_increase are not supported yet by this version of smbdensity".into(),
+                "entity and min_increase are not supported yet by this version of smbdensity"
+                    .into(),
             ));
         }
         if args.options.partial_fit && args.into.is_none() {
-            return Err(Error::Data("partial_fit=true needs a model to update: add \"into <model>\"".into()));
+            return Err(Error::Data(
+                "partial_fit=true needs a model to update: add \"into <model>\"".into(),
+            ));
         }
         if args.by.len() > limits.max_fields_in_by_clause {
             return Err(Error::Data(format!(
@@ -328,7 +318,11 @@ impl Fit {
             )));
         }
         let p = &self.args.params;
-        if p.dist.is_some() || p.has_threshold() || p.show_density.is_some() || self.args.output_name.is_some() {
+        if p.dist.is_some()
+            || p.has_threshold()
+            || p.show_density.is_some()
+            || self.args.output_name.is_some()
+        {
             out.warn("Partial fit on existing model ignores newly supplied parameters. Parameters used in the existing model will be used.");
         }
         self.dist = h.params.dist;
@@ -421,6 +415,22 @@ impl Fit {
             thresholds: params.thresholds.clone(),
             show_density: params.show_density,
             output_name: params.output_name.clone(),
+            full_sample: params.full_sample,
+            sample: params.sample,
+            options_json: params.show_options.as_deref().map(|keys| {
+                options_json(
+                    keys,
+                    &options_for_show(
+                        &self.args.feature,
+                        &self.args.by,
+                        &self.args.params.raw,
+                        &self.args.into,
+                        &self.args.algorithm,
+                        &self.args.output_name,
+                    ),
+                )
+            }),
+            seed: params.random_state.unwrap_or(0) as u64,
         };
         let score = self.args.options.apply;
         let out_cols = if score {
@@ -527,4 +537,32 @@ impl SearchCommand for Fit {
         }
         Ok(())
     }
+}
+
+/// The option keys `show_options` can pick from, as MLTK names them.
+pub fn options_for_show(
+    feature: &str,
+    by: &[String],
+    raw: &[(String, String)],
+    model: &Option<spl::ModelName>,
+    algorithm: &str,
+    output_name: &Option<String>,
+) -> Vec<(&'static str, serde_json::Value)> {
+    let params: serde_json::Map<String, serde_json::Value> = raw
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    let mut v = vec![
+        ("feature_variables", serde_json::json!([feature])),
+        ("split_by", serde_json::json!(by)),
+        ("params", serde_json::Value::Object(params)),
+        ("algo_name", serde_json::json!(algorithm)),
+    ];
+    if let Some(m) = model {
+        v.push(("model_name", serde_json::json!(m.name)));
+    }
+    if let Some(o) = output_name {
+        v.push(("output_name", serde_json::json!(o)));
+    }
+    v
 }

@@ -26,19 +26,33 @@ pub struct ModelCommand {
 impl ModelCommand {
     pub fn summary(ctx: &Context) -> Result<ModelCommand> {
         let name = spl::parse_model_only("summary", &ctx.info.args)?;
-        Ok(ModelCommand { kind: Kind::Summary(name), ctx: ctx.clone(), done: false })
+        Ok(ModelCommand {
+            kind: Kind::Summary(name),
+            ctx: ctx.clone(),
+            done: false,
+        })
     }
 
     pub fn list(ctx: &Context) -> Result<ModelCommand> {
         if let Some(a) = ctx.info.args.first() {
-            return Err(Error::Args(spl::ArgError(format!("listmodels takes no arguments, got \"{a}\""))));
+            return Err(Error::Args(spl::ArgError(format!(
+                "listmodels takes no arguments, got \"{a}\""
+            ))));
         }
-        Ok(ModelCommand { kind: Kind::List, ctx: ctx.clone(), done: false })
+        Ok(ModelCommand {
+            kind: Kind::List,
+            ctx: ctx.clone(),
+            done: false,
+        })
     }
 
     pub fn delete(ctx: &Context) -> Result<ModelCommand> {
         let name = spl::parse_model_only("deletemodel", &ctx.info.args)?;
-        Ok(ModelCommand { kind: Kind::Delete(name), ctx: ctx.clone(), done: false })
+        Ok(ModelCommand {
+            kind: Kind::Delete(name),
+            ctx: ctx.clone(),
+            done: false,
+        })
     }
 
     fn store(&self) -> Result<ModelStore> {
@@ -54,11 +68,16 @@ fn table(header: &[String], rows: &[Vec<String>]) -> Result<Vec<u8>> {
     for r in rows {
         w.write_record(r).map_err(io)?;
     }
-    w.into_inner().map_err(|e| Error::Io(std::io::Error::other(e.to_string())))
+    w.into_inner()
+        .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))
 }
 
 fn number(v: f64, integral: bool) -> String {
-    if integral && v.fract() == 0.0 && v.abs() < 1e18 { format!("{}", v as i64) } else { pyfmt::repr(v) }
+    if integral && v.fract() == 0.0 && v.abs() < 1e18 {
+        format!("{}", v as i64)
+    } else {
+        pyfmt::repr(v)
+    }
 }
 
 impl ModelCommand {
@@ -66,17 +85,35 @@ impl ModelCommand {
         let model = self.store()?.load(name)?;
         let h = &model.header;
         let mut header: Vec<String> = h.by_fields.clone();
-        header.extend(["type", "min", "max", "mean", "std", "cardinality", "distance", "other"].map(String::from));
+        header.extend(
+            [
+                "type",
+                "min",
+                "max",
+                "mean",
+                "std",
+                "cardinality",
+                "distance",
+                "other",
+            ]
+            .map(String::from),
+        );
         let metric = h.params.metric.param();
         let auto = h.params.dist == crate::density::DistKind::Auto;
         let ModelBody::Density(body) = &model.body;
         let mut rows = Vec::with_capacity(body.groups.len());
         for g in &body.groups {
-            let mut row: Vec<String> =
-                decode_key(&g.key).iter().map(|v| String::from_utf8_lossy(v).into_owned()).collect();
+            let mut row: Vec<String> = decode_key(&g.key)
+                .iter()
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .collect();
             let (mean, std) = g.dist.summary_mean_std();
             let type_name = g.dist.type_name();
-            row.push(if auto { format!("Auto: {type_name}") } else { type_name.to_string() });
+            row.push(if auto {
+                format!("Auto: {type_name}")
+            } else {
+                type_name.to_string()
+            });
             row.push(number(g.stats.min, body.integral_feature));
             row.push(number(g.stats.max, body.integral_feature));
             row.push(pyfmt::repr(mean));
@@ -95,8 +132,11 @@ impl ModelCommand {
 
     fn list_table(&self, out: &mut Output) -> Result<Vec<u8>> {
         let store = self.store()?;
-        let header: Vec<String> =
-            ["name", "type", "options", "app", "owner", "size", "modified"].map(String::from).to_vec();
+        let header: Vec<String> = [
+            "name", "type", "options", "app", "owner", "size", "modified",
+        ]
+        .map(String::from)
+        .to_vec();
         let mut rows = Vec::new();
         for m in store.list()? {
             let modified = m
@@ -125,7 +165,10 @@ impl ModelCommand {
                     ]);
                 }
                 Err(e) => {
-                    out.warn(format!("listmodels: Failed to load model \"{}\": {e}", m.name));
+                    out.warn(format!(
+                        "listmodels: Failed to load model \"{}\": {e}",
+                        m.name
+                    ));
                     rows.push(vec![
                         m.name.clone(),
                         "Unknown".to_string(),
@@ -144,10 +187,20 @@ impl ModelCommand {
 
 impl SearchCommand for ModelCommand {
     fn getinfo(&self) -> Reply {
-        Reply { kind: Some("reporting"), generating: Some(true), ..Default::default() }
+        Reply {
+            kind: Some("reporting"),
+            generating: Some(true),
+            ..Default::default()
+        }
     }
 
-    fn execute(&mut self, _body: &[u8], _finished: bool, _chunk: u64, out: &mut Output) -> Result<()> {
+    fn execute(
+        &mut self,
+        _body: &[u8],
+        _finished: bool,
+        _chunk: u64,
+        out: &mut Output,
+    ) -> Result<()> {
         out.finished = Some(true);
         if std::mem::replace(&mut self.done, true) || self.ctx.preview {
             return Ok(());
@@ -159,7 +212,10 @@ impl SearchCommand for ModelCommand {
                 match self.store()?.delete(name) {
                     Ok(_) => out.info(format!("Deleted model \"{}\"", name.name)),
                     Err(StoreError::NotFound { .. }) => {
-                        return Err(Error::Data(format!("model \"{}\" does not exist.", name.name)));
+                        return Err(Error::Data(format!(
+                            "model \"{}\" does not exist.",
+                            name.name
+                        )));
                     }
                     Err(e) => return Err(e.into()),
                 }

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use crate::density::rng::Rng;
 use crate::density::{BoundaryRange, is_outlier, pyfmt};
 use crate::model::{DensityBody, Group};
 use crate::protocol::body::{FieldValue, Header, field_value, mv_encode};
@@ -20,6 +21,14 @@ pub struct Settings {
     pub thresholds: ThresholdSet,
     pub show_density: bool,
     pub output_name: Option<String>,
+    /// `full_sample=true`: a `FullSampledValue` column.
+    pub full_sample: bool,
+    /// `sample=true`: a `SampledValue` column per threshold.
+    pub sample: bool,
+    /// `show_options`: the `_Options` JSON text.
+    pub options_json: Option<String>,
+    /// Seeds the sampled values (`random_state`).
+    pub seed: u64,
 }
 
 impl Settings {
@@ -42,6 +51,15 @@ impl Settings {
         cols.extend(suffixes.iter().map(|s| format!("__mv_BoundaryRanges{s}")));
         if self.show_density {
             cols.push(format!("ProbabilityDensity({})", self.feature));
+        }
+        if self.full_sample {
+            cols.push("FullSampledValue".to_string());
+        }
+        if self.sample {
+            cols.extend(suffixes.iter().map(|s| format!("SampledValue{s}")));
+        }
+        if self.options_json.is_some() {
+            cols.push("_Options".to_string());
         }
         cols
     }
@@ -138,6 +156,7 @@ pub struct Scorer {
     use_stored: bool,
     texts: Vec<Option<GroupText>>,
     key: Vec<u8>,
+    rng: Rng,
     pub issues: RowIssues,
 }
 
@@ -153,6 +172,7 @@ impl Scorer {
             index.insert(std::mem::take(&mut g.key), i as u32);
         }
         let use_stored = settings.thresholds.items == stored_thresholds.items;
+        let settings_seed = settings.seed;
         let texts = (0..body.groups.len()).map(|_| None).collect();
         Scorer {
             settings,
@@ -162,6 +182,7 @@ impl Scorer {
             use_stored,
             texts,
             key: Vec::new(),
+            rng: Rng::new(settings_seed),
             issues: RowIssues::default(),
         }
     }
@@ -274,11 +295,39 @@ impl Scorer {
         if let Some(d) = density {
             out.push_field(pyfmt::repr(d).as_bytes());
         }
+        if self.settings.full_sample || self.settings.sample {
+            self.push_samples(g as usize, out);
+        }
+        if let Some(o) = &self.settings.options_json {
+            out.push_field(o.as_bytes());
+        }
+    }
+
+    fn push_samples(&mut self, g: usize, out: &mut csv::ByteRecord) {
+        let dist = &self.groups[g].dist;
+        if self.settings.full_sample {
+            out.push_field(pyfmt::repr(dist.sample(&mut self.rng)).as_bytes());
+        }
+        if self.settings.sample {
+            let t = self.texts[g].as_ref().expect("filled by group_text");
+            for r in &t.ranges {
+                match dist.sample_inlier(r, &mut self.rng) {
+                    Some(x) => out.push_field(pyfmt::repr(x).as_bytes()),
+                    None => out.push_field(b""),
+                }
+            }
+        }
     }
 
     /// The number of output cells per row.
     pub fn width(&self) -> usize {
-        3 * self.settings.thresholds.items.len() + usize::from(self.settings.show_density)
+        let n = self.settings.thresholds.items.len();
+        let s = &self.settings;
+        3 * n
+            + usize::from(s.show_density)
+            + usize::from(s.full_sample)
+            + if s.sample { n } else { 0 }
+            + usize::from(s.options_json.is_some())
     }
 }
 
@@ -295,6 +344,10 @@ mod tests {
             thresholds: ThresholdSet::single(Threshold::Total(0.01)),
             show_density: true,
             output_name: None,
+            full_sample: false,
+            sample: false,
+            options_json: None,
+            seed: 0,
         };
         assert_eq!(
             s.output_columns(),
@@ -340,4 +393,75 @@ mod tests {
         }
         assert!(is_integer_text(b"-12") && !is_integer_text(b"12.0") && !is_integer_text(b""));
     }
+}
+
+/// Python's `json.dumps` text of a JSON value (`", "` and `": "` separators, ASCII escapes), as MLTK's
+/// `_Options` column prints it.
+pub fn python_json(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    fn string(s: &str, out: &mut String) {
+        out.push('"');
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+                    let mut buf = [0u16; 2];
+                    for u in c.encode_utf16(&mut buf) {
+                        out.push_str(&format!("\\u{u:04x}"));
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    fn go(v: &Value, out: &mut String) {
+        match v {
+            Value::Null => out.push_str("null"),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Number(n) => out.push_str(&n.to_string()),
+            Value::String(s) => string(s, out),
+            Value::Array(a) => {
+                out.push('[');
+                for (i, x) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    go(x, out);
+                }
+                out.push(']');
+            }
+            Value::Object(m) => {
+                out.push('{');
+                for (i, (k, x)) in m.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    string(k, out);
+                    out.push_str(": ");
+                    go(x, out);
+                }
+                out.push('}');
+            }
+        }
+    }
+    let mut out = String::new();
+    go(v, &mut out);
+    out
+}
+
+/// MLTK's `_Options`: the requested keys (comma-separated, spaces ignored) of the command's options,
+/// in the requested order; unknown keys are skipped.
+pub fn options_json(keys: &str, available: &[(&str, serde_json::Value)]) -> String {
+    let mut picked = serde_json::Map::new();
+    for k in keys.replace(' ', "").split(',') {
+        if let Some((_, v)) = available.iter().find(|(name, _)| *name == k) {
+            picked.insert(k.to_string(), v.clone());
+        }
+    }
+    python_json(&serde_json::Value::Object(picked))
 }

@@ -7,6 +7,7 @@
 pub mod exponential;
 pub mod normal;
 pub mod pyfmt;
+pub mod rng;
 pub mod special;
 
 use serde::{Deserialize, Serialize};
@@ -217,6 +218,22 @@ impl Distribution {
             Distribution::Normal(d) => d.pdf(x),
             Distribution::Exponential(d) => d.pdf(x),
         }
+    }
+
+    /// One random draw from the distribution (MLTK's `FullSampledValue`).
+    pub fn sample(&self, rng: &mut rng::Rng) -> f64 {
+        match self {
+            Distribution::Normal(d) => d.mean + d.std * rng.standard_normal(),
+            Distribution::Exponential(d) => d.loc - d.scale * (1.0 - rng.unit()).ln(),
+        }
+    }
+
+    /// A random draw from the inlier region of `ranges` (MLTK's `SampledValue`), by rejection; None if
+    /// the inlier region is too small to hit.
+    pub fn sample_inlier(&self, ranges: &[BoundaryRange], rng: &mut rng::Rng) -> Option<f64> {
+        (0..10_000)
+            .map(|_| self.sample(rng))
+            .find(|x| !is_outlier(ranges, *x))
     }
 
     /// The `type` column of `summary`.
