@@ -203,7 +203,6 @@ fn sampled_values_and_options() {
         &rows[0][ranges..],
         [
             "BoundaryRanges",
-            "__mv_BoundaryRanges",
             "FullSampledValue",
             "SampledValue",
             "_Options"
