@@ -9,6 +9,7 @@ pub mod beta;
 pub mod exponential;
 pub mod kde;
 pub mod normal;
+pub mod optim;
 pub mod pyfmt;
 pub mod special;
 
