@@ -4,8 +4,12 @@
 //! [`Distribution`], and turned into [`BoundaryRange`]s once per threshold. A value is an outlier when it
 //! lies strictly inside one of the ranges, exactly as MLTK's DensityFunction decides.
 
+pub mod auto;
+pub mod beta;
 pub mod exponential;
+pub mod kde;
 pub mod normal;
+pub mod optim;
 pub mod pyfmt;
 pub mod rng;
 pub mod special;
@@ -17,6 +21,57 @@ pub use normal::Normal;
 
 /// MLTK's `REPLACE_ZERO_STD`: the standard deviation given to a constant group.
 pub const REPLACE_ZERO_STD: f64 = 1e-6;
+
+/// Why a distribution could not be fitted to a group (MLTK's `DistributionFitError`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FitError {
+    /// The data is constant under MLTK's `allclose` test (or too short); the payload is the type name.
+    #[error(
+        "Unable to fit a {0} distribution due to numerical errors. All values in the dataset are the same."
+    )]
+    Constant(&'static str),
+    /// The optimizer or a special function failed.
+    #[error("Unable to fit a {0} distribution due to numerical errors.")]
+    Numerical(&'static str),
+}
+
+/// numpy's `allclose(data, data[0], rtol=1e-4, atol=1e-8)`, MLTK's "all values are the same" test.
+/// Empty data counts as constant.
+pub fn allclose_to_first(data: &[f64]) -> bool {
+    let Some(&first) = data.first() else {
+        return true;
+    };
+    let tol = 1e-8 + 1e-4 * first.abs();
+    data.iter().all(|x| (x - first).abs() <= tol)
+}
+
+/// numpy's `np.sum` of a contiguous float64 array: pairwise summation with 8 accumulators in blocks of
+/// at most 128. Summaries computed in this order print the same digits as MLTK's.
+pub fn np_sum(a: &[f64]) -> f64 {
+    let n = a.len();
+    if n < 8 {
+        a.iter().fold(0.0, |s, x| s + x)
+    } else if n <= 128 {
+        let mut r = [0.0; 8];
+        r.copy_from_slice(&a[..8]);
+        let mut i = 8;
+        while i < n - n % 8 {
+            for j in 0..8 {
+                r[j] += a[i + j];
+            }
+            i += 8;
+        }
+        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for x in &a[i..] {
+            res += x;
+        }
+        res
+    } else {
+        let mut n2 = n / 2;
+        n2 -= n2 % 8;
+        np_sum(&a[..n2]) + np_sum(&a[n2..])
+    }
+}
 
 /// The `dist=` option of `fit`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,1 @@
+//! Deterministic auto selection (work in progress).
