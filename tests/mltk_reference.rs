@@ -137,6 +137,18 @@ fn check_summary(dir: &Path, models: &Path) -> Vec<String> {
             let ok = match name.as_str() {
                 "distance" => true,
                 "mean" | "std" => rel_close(&g[c], &w[c], 1e-12),
+                "other" if w[c].starts_with("bandwidth: ") => {
+                    // KDE: `bandwidth: <float>, parameter size: <int>`.
+                    let split = |t: &str| {
+                        let (b, p) = t
+                            .trim_start_matches("bandwidth: ")
+                            .split_once(", parameter size: ")
+                            .unwrap_or(("", ""));
+                        (b.to_string(), p.to_string())
+                    };
+                    let ((gb, gp), (wb, wp)) = (split(&g[c]), split(&w[c]));
+                    gp == wp && rel_close(&gb, &wb, 1e-12)
+                }
                 "type" | "min" | "max" | "cardinality" | "other" => g[c] == w[c],
                 _ => rel_close(&g[c], &w[c], 0.0),
             };
@@ -203,4 +215,9 @@ fn normal_cases_match_mltk() {
 #[test]
 fn exponential_cases_match_mltk() {
     run_cases(&["expon-"]);
+}
+
+#[test]
+fn gaussian_kde_cases_match_mltk() {
+    run_cases(&["gaussian_kde-"]);
 }

@@ -10,9 +10,9 @@ use std::io::{BufWriter, Seek, SeekFrom, Write};
 use super::score::{Columns, Scorer, Settings, is_integer_text, options_json, parse_number};
 use super::spill::{Spill, temp_file};
 use super::{Context, Output, ReplyBody, SearchCommand};
-use crate::density::{
-    DistKind, Distribution, Exponential, GroupStats, Normal, REPLACE_ZERO_STD, Threshold,
-};
+use crate::density::reservoir::Reservoir;
+use crate::density::rng::Rng;
+use crate::density::{DistKind, Distribution, GroupStats, Normal, REPLACE_ZERO_STD, Threshold};
 use crate::error::{Error, Result};
 use crate::model::{DensityBody, Group, Model, ModelBody, ModelHeader, StoredParams, key_cmp};
 use crate::protocol::body::{BodyReader, FieldValue, Header, body_writer, field_value};
@@ -20,17 +20,48 @@ use crate::protocol::metadata::Reply;
 use crate::spl::{self, FitArgs, Metric, ThresholdSet};
 
 /// Training data of all groups, accumulated chunk by chunk.
-#[derive(Default)]
 struct Training {
     index: HashMap<Vec<u8>, usize>,
     keys: Vec<Vec<u8>>,
     stats: Vec<GroupStats>,
+    /// Per-group reservoirs of values, for distributions fitted on values (capacity 0 otherwise).
+    samples: Vec<Reservoir>,
+    sample_cap: usize,
+    rng: Rng,
     /// Every value of the feature seen so far was integer text.
     integral: bool,
     rows: u64,
     valid: u64,
     non_numeric: u64,
     missing_by: u64,
+}
+
+impl Training {
+    fn new(sample_cap: usize, seed: u64) -> Training {
+        Training {
+            index: HashMap::new(),
+            keys: Vec::new(),
+            stats: Vec::new(),
+            samples: Vec::new(),
+            sample_cap,
+            rng: Rng::new(seed),
+            integral: true,
+            rows: 0,
+            valid: 0,
+            non_numeric: 0,
+            missing_by: 0,
+        }
+    }
+}
+
+/// How many training values per group a distribution needs kept: KDE stores at most
+/// `max_kde_parameter_size` points; Beta and auto selection use up to MLTK's `max_inputs` (100,000).
+fn sample_capacity(dist: DistKind, max_kde: usize) -> usize {
+    match dist {
+        DistKind::Normal | DistKind::Exponential => 0,
+        DistKind::GaussianKde => max_kde,
+        DistKind::Beta | DistKind::Auto => 100_000,
+    }
 }
 
 pub struct Fit {
@@ -52,11 +83,10 @@ impl Fit {
         let args = spl::parse_fit(&ctx.info.args)?;
         let limits = &ctx.env.config;
         let dist = args.params.dist.unwrap_or(DistKind::Auto);
-        if !matches!(dist, DistKind::Normal | DistKind::Exponential) {
-            return Err(Error::Data(format!(
-                "dist={} is not supported yet by this version of smbdensity; use dist=norm or dist=expon",
-                dist.param()
-            )));
+        if dist == DistKind::Auto {
+            return Err(Error::Data(
+                "dist=auto is not supported yet by this version of smbdensity; give dist=norm, expon, gaussian_kde or beta".into(),
+            ));
         }
         if args.params.entity.is_some() || args.params.min_increase.is_some() {
             return Err(Error::Data(
@@ -100,15 +130,13 @@ impl Fit {
         let thresholds = args
             .params
             .thresholds(limits.default_prob_threshold, limits.max_threshold_num)?;
+        let seed = args.params.random_state.unwrap_or(0) as u64;
         Ok(Fit {
             args,
             ctx: ctx.clone(),
             dist,
             thresholds,
-            training: Training {
-                integral: true,
-                ..Default::default()
-            },
+            training: Training::new(sample_capacity(dist, limits.max_kde_parameter_size), seed),
             spill: None,
             columns: Vec::new(),
             column_index: HashMap::new(),
@@ -185,10 +213,12 @@ impl Fit {
                     t.index.insert(self.key.clone(), t.keys.len());
                     t.keys.push(self.key.clone());
                     t.stats.push(GroupStats::default());
+                    t.samples.push(Reservoir::default());
                     t.keys.len() - 1
                 }
             };
             t.stats[g].push(x);
+            t.samples[g].push(x, t.sample_cap, &mut t.rng);
             t.valid += 1;
         }
         Ok(())
@@ -196,7 +226,7 @@ impl Fit {
 
     /// Fits every group. Returns the model body and the warnings MLTK would give.
     fn fit_groups(&mut self, out: &mut Output) -> Result<DensityBody> {
-        let t = std::mem::take(&mut self.training);
+        let t = std::mem::replace(&mut self.training, Training::new(0, 0));
         if t.valid == 0 {
             return Err(Error::Data(if t.non_numeric > 0 {
                 format!("Feature \"{}\" is not a numeric type", self.args.feature)
@@ -213,22 +243,27 @@ impl Fit {
         let mut few = false;
         let mut constant_fallbacks = 0u64;
         let mut groups = Vec::with_capacity(order.len());
-        let (keys, stats) = (t.keys, t.stats);
+        let (keys, stats, mut samples) = (t.keys, t.stats, t.samples);
+        let max_kde = self.ctx.env.config.max_kde_parameter_size;
+        let seed = self.args.params.random_state.unwrap_or(0) as u64;
         let mut keys: Vec<Option<Vec<u8>>> = keys.into_iter().map(Some).collect();
         for g in order {
             let s = stats[g].clone();
             few |= s.count < min_size;
-            let dist = match self.dist {
-                DistKind::Exponential if s.is_constant() => {
+            let values = std::mem::take(&mut samples[g].values);
+            let dist = match Distribution::fit(self.dist, &s, &values, max_kde, seed) {
+                Ok(d) => d,
+                Err(_) => {
+                    // Our documented fix: a group the distribution cannot describe (constant data)
+                    // falls back to MLTK's degenerate Normal instead of aborting the whole fit.
                     constant_fallbacks += 1;
                     Distribution::Normal(Normal {
                         mean: s.mean,
                         std: REPLACE_ZERO_STD,
                     })
                 }
-                DistKind::Exponential => Distribution::Exponential(Exponential::fit(&s)),
-                _ => Distribution::Normal(Normal::fit(&s)),
             };
+            let sample = if t.sample_cap > 0 { values } else { Vec::new() };
             let boundaries = self
                 .thresholds
                 .items
@@ -240,6 +275,7 @@ impl Fit {
                 stats: s,
                 dist,
                 distance: f64::NAN,
+                sample,
                 boundaries,
             });
         }
@@ -339,6 +375,11 @@ impl Fit {
                     let mut merged = g.stats.clone();
                     merged.merge(&t.stats[i]);
                     t.stats[i] = merged;
+                    let mut r = Reservoir::resume(g.sample, g.stats.count);
+                    for x in std::mem::take(&mut t.samples[i].values) {
+                        r.push(x, t.sample_cap, &mut t.rng);
+                    }
+                    t.samples[i] = r;
                 }
                 None => {
                     if t.keys.len() >= self.ctx.env.config.max_groups {
@@ -349,6 +390,7 @@ impl Fit {
                     }
                     t.index.insert(g.key.clone(), t.keys.len());
                     t.keys.push(g.key);
+                    t.samples.push(Reservoir::resume(g.sample, g.stats.count));
                     t.stats.push(g.stats);
                 }
             }

@@ -114,8 +114,9 @@ impl ModelCommand {
             } else {
                 type_name.to_string()
             });
-            row.push(number(g.stats.min, body.integral_feature));
-            row.push(number(g.stats.max, body.integral_feature));
+            let (min, max) = g.dist.summary_min_max(&g.stats);
+            row.push(number(min, body.integral_feature));
+            row.push(number(max, body.integral_feature));
             row.push(pyfmt::repr(mean));
             row.push(pyfmt::repr(std));
             row.push(g.stats.count.to_string());

@@ -11,6 +11,7 @@ pub mod kde;
 pub mod normal;
 pub mod optim;
 pub mod pyfmt;
+pub mod reservoir;
 pub mod rng;
 pub mod special;
 
@@ -256,14 +257,44 @@ impl GroupStats {
 pub enum Distribution {
     Normal(Normal),
     Exponential(Exponential),
+    GaussianKde(kde::GaussianKde),
+    Beta(beta::Beta),
 }
 
 impl Distribution {
+    /// Fits `kind` (not `Auto`) to a group. Normal and Exponential need only the statistics; KDE and
+    /// Beta need the group's values (its reservoir).
+    pub fn fit(
+        kind: DistKind,
+        stats: &GroupStats,
+        values: &[f64],
+        max_kde_points: usize,
+        seed: u64,
+    ) -> Result<Distribution, FitError> {
+        match kind {
+            DistKind::Normal | DistKind::Auto => Ok(Distribution::Normal(Normal::fit(stats))),
+            DistKind::Exponential if stats.is_constant() => Err(FitError::Constant("Exponential")),
+            DistKind::Exponential => Ok(Distribution::Exponential(Exponential::fit(stats))),
+            DistKind::GaussianKde => {
+                let mut k = kde::GaussianKde::fit(values, max_kde_points, seed)?;
+                k.cardinality = stats.count;
+                Ok(Distribution::GaussianKde(k))
+            }
+            DistKind::Beta => {
+                let mut b = beta::Beta::fit(values)?;
+                b.cardinality = stats.count;
+                Ok(Distribution::Beta(b))
+            }
+        }
+    }
+
     /// The outlier ranges for one threshold. `integral` says the training column was integer-typed.
     pub fn boundaries(&self, threshold: Threshold, integral: bool) -> Vec<BoundaryRange> {
         match self {
             Distribution::Normal(d) => d.boundaries(threshold),
             Distribution::Exponential(d) => d.boundaries(threshold, integral),
+            Distribution::GaussianKde(d) => d.boundaries(threshold),
+            Distribution::Beta(d) => d.boundaries(threshold, integral),
         }
     }
 
@@ -272,6 +303,24 @@ impl Distribution {
         match self {
             Distribution::Normal(d) => d.pdf(x),
             Distribution::Exponential(d) => d.pdf(x),
+            Distribution::GaussianKde(d) => d.pdf(x),
+            Distribution::Beta(d) => d.pdf(x),
+        }
+    }
+
+    /// The fitted cumulative distribution function.
+    pub fn cdf(&self, x: f64) -> f64 {
+        match self {
+            Distribution::Normal(d) => special::ndtr((x - d.mean) / d.std),
+            Distribution::Exponential(d) => {
+                if x < d.loc {
+                    0.0
+                } else {
+                    -(-(x - d.loc) / d.scale).exp_m1()
+                }
+            }
+            Distribution::GaussianKde(d) => d.cdf(x),
+            Distribution::Beta(d) => d.cdf(x),
         }
     }
 
@@ -280,6 +329,19 @@ impl Distribution {
         match self {
             Distribution::Normal(d) => d.mean + d.std * rng.standard_normal(),
             Distribution::Exponential(d) => d.loc - d.scale * (1.0 - rng.unit()).ln(),
+            Distribution::GaussianKde(d) => {
+                let mut k = rng.below(d.size as u64);
+                let mut i = 0;
+                while k >= u64::from(d.counts[i]) {
+                    k -= u64::from(d.counts[i]);
+                    i += 1;
+                }
+                d.points[i] + d.h * rng.standard_normal()
+            }
+            Distribution::Beta(d) => {
+                let y = statrs::function::beta::inv_beta_reg(d.alpha, d.beta, rng.unit());
+                d.min + (d.loc + d.scale * y) * (d.max - d.min)
+            }
         }
     }
 
@@ -296,20 +358,37 @@ impl Distribution {
         match self {
             Distribution::Normal(_) => "Normal",
             Distribution::Exponential(_) => "Exponential",
+            Distribution::GaussianKde(_) => "Gaussian KDE",
+            Distribution::Beta(_) => "Beta",
         }
     }
 
-    /// The `mean` and `std` columns of `summary` (for Exponential: loc and scale).
+    /// The `min` and `max` columns of `summary`: the training range, except for KDE, whose summary
+    /// describes its stored (possibly capped) sample.
+    pub fn summary_min_max(&self, stats: &GroupStats) -> (f64, f64) {
+        match self {
+            Distribution::GaussianKde(d) => (d.min, d.max),
+            _ => (stats.min, stats.max),
+        }
+    }
+
+    /// The `mean` and `std` columns of `summary` (Exponential and Beta: loc and scale).
     pub fn summary_mean_std(&self) -> (f64, f64) {
         match self {
             Distribution::Normal(d) => (d.mean, d.std),
             Distribution::Exponential(d) => (d.loc, d.scale),
+            Distribution::GaussianKde(d) => (d.mean, d.std),
+            Distribution::Beta(d) => (d.loc, d.scale),
         }
     }
 
     /// The `other` column of `summary`.
     pub fn summary_other(&self) -> String {
-        "N/A".to_string()
+        match self {
+            Distribution::GaussianKde(d) => d.summary_other(),
+            Distribution::Beta(d) => d.summary_other(),
+            _ => "N/A".to_string(),
+        }
     }
 }
 

@@ -55,6 +55,9 @@ pub struct Group {
     /// Distance between the fitted CDF and the data's empirical CDF (`summary`'s `distance`; NaN when
     /// not computed).
     pub distance: f64,
+    /// The group's reservoir of training values, kept for distributions fitted on values (KDE, Beta,
+    /// auto) so that `partial_fit` can continue it; empty otherwise.
+    pub sample: Vec<f64>,
     /// One range list per stored threshold.
     pub boundaries: Vec<Vec<BoundaryRange>>,
 }
