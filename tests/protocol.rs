@@ -219,10 +219,10 @@ fn clear_errors_for_bad_searches() {
     );
     expect_error(
         "fit",
-        &["smbdensity", "count", "dist=gaussian_kde"],
+        &["smbdensity", "count", "kfold_cv=3"],
         models.path(),
         &[],
-        "not supported yet",
+        "does not support the kfold_cv parameter",
     );
     expect_error(
         "fit",

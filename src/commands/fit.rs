@@ -317,6 +317,7 @@ impl Fit {
         Ok(DensityBody {
             integral_feature: t.integral,
             groups,
+            key_canon: Vec::new(),
         })
     }
 

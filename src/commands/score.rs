@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use crate::density::rng::Rng;
 use crate::density::{BoundaryRange, is_outlier, pyfmt};
-use crate::model::{DensityBody, Group};
+use crate::model::{DensityBody, Group, KeyCanon};
 use crate::protocol::body::{FieldValue, Header, field_value, mv_encode};
 use crate::spl::ThresholdSet;
 
@@ -152,6 +152,8 @@ pub struct Scorer {
     groups: Vec<Group>,
     index: HashMap<Vec<u8>, u32>,
     integral: bool,
+    /// Per by-field key canonicalisation (empty for native models: text as received).
+    key_canon: Vec<KeyCanon>,
     /// The stored boundaries match the settings' thresholds.
     use_stored: bool,
     texts: Vec<Option<GroupText>>,
@@ -179,6 +181,7 @@ impl Scorer {
             groups: body.groups,
             index,
             integral: body.integral_feature,
+            key_canon: body.key_canon,
             use_stored,
             texts,
             key: Vec::new(),
@@ -262,10 +265,12 @@ impl Scorer {
         };
         let group = x.and_then(|_| {
             self.key.clear();
-            for c in &cols.by {
+            for (i, c) in cols.by.iter().enumerate() {
                 let v = c.and_then(|c| rec.get(c)).unwrap_or(b"");
-                self.key.extend_from_slice(&(v.len() as u32).to_le_bytes());
-                self.key.extend_from_slice(v);
+                // Models imported from MLTK match integer and boolean by-fields by value (`07` finds
+                // MLTK's group `7`); native models match the text as received.
+                let canon = self.key_canon.get(i).copied().unwrap_or_default();
+                canon.push_key_value(v, &mut self.key);
             }
             let g = self.index.get(&self.key).copied();
             if g.is_none() {

@@ -4,6 +4,7 @@
 //! groups) and a [`ModelBody`] with one entry per group. Nothing from `searchinfo` but the app and the
 //! owner is ever stored.
 
+pub mod mltk;
 pub mod store;
 
 use serde::{Deserialize, Serialize};
@@ -69,6 +70,74 @@ pub struct DensityBody {
     pub integral_feature: bool,
     /// Groups in natural sort order of their by-field values.
     pub groups: Vec<Group>,
+    /// How apply canonicalises each by-field value before looking its group up; empty means every
+    /// value is matched as text, exactly as received (native models). Only models imported from MLTK
+    /// set it (see [`KeyCanon`]). Never stored: it is derived again each time an MLTK file is read,
+    /// and native model files keep their format.
+    #[serde(skip)]
+    pub key_canon: Vec<KeyCanon>,
+}
+
+/// How a by-field value is matched against the groups of a model imported from MLTK.
+///
+/// MLTK keys groups by pandas-typed values: a by-field whose every value was integer text (`07`, from
+/// `strftime(_time, "%H")`) is typed int64, so its group is `7`. Splunk sends `07` again at apply, so for
+/// such a field apply rewrites integer text to Python's `str(int(v))` (`07` → `7`, `+7` → `7`, `-0` → `0`)
+/// before the lookup, which is what pandas does to MLTK's apply chunks. A boolean field likewise maps
+/// `true`/`TRUE`/`True` to `True` (and `false` forms to `False`). Other text is matched as is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum KeyCanon {
+    /// Match the text exactly (native models; MLTK string fields).
+    #[default]
+    Text,
+    /// The field was int64 in MLTK: integer text is compared by value.
+    Integer,
+    /// The field was bool in MLTK.
+    Bool,
+}
+
+impl KeyCanon {
+    /// Appends `v`, canonicalised, to `out` as one [`encode_key`] entry.
+    pub fn push_key_value(self, v: &[u8], out: &mut Vec<u8>) {
+        let canon: std::borrow::Cow<[u8]> = match self {
+            KeyCanon::Text => v.into(),
+            KeyCanon::Integer => canonical_integer(v).map_or(v.into(), Into::into),
+            KeyCanon::Bool => {
+                if v.eq_ignore_ascii_case(b"true") {
+                    (&b"True"[..]).into()
+                } else if v.eq_ignore_ascii_case(b"false") {
+                    (&b"False"[..]).into()
+                } else {
+                    v.into()
+                }
+            }
+        };
+        encode_key([&canon[..]], out);
+    }
+}
+
+/// Python's `str(int(v))` for integer text (optional sign, ASCII digits); None for anything else.
+pub fn canonical_integer(v: &[u8]) -> Option<Vec<u8>> {
+    let (neg, digits) = match v.first() {
+        Some(b'-') => (true, &v[1..]),
+        Some(b'+') => (false, &v[1..]),
+        _ => (false, v),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let first = digits.iter().position(|&c| c != b'0');
+    let mut out = Vec::with_capacity(digits.len() + 1);
+    match first {
+        None => out.push(b'0'),
+        Some(i) => {
+            if neg {
+                out.push(b'-');
+            }
+            out.extend_from_slice(&digits[i..]);
+        }
+    }
+    Some(out)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -145,6 +214,27 @@ mod tests {
         encode_key([&b"1"[..], b"2_3"], &mut b);
         assert_ne!(a, b);
         assert_eq!(decode_key(&a), vec![&b"1_2"[..], b"3"]);
+    }
+
+    #[test]
+    fn key_canonicalisation() {
+        let canon = |k: KeyCanon, v: &str| {
+            let mut out = Vec::new();
+            k.push_key_value(v.as_bytes(), &mut out);
+            String::from_utf8(decode_key(&out)[0].to_vec()).unwrap()
+        };
+        assert_eq!(canon(KeyCanon::Integer, "07"), "7");
+        assert_eq!(canon(KeyCanon::Integer, "00"), "0");
+        assert_eq!(canon(KeyCanon::Integer, "-0"), "0");
+        assert_eq!(canon(KeyCanon::Integer, "+12"), "12");
+        assert_eq!(canon(KeyCanon::Integer, "-012"), "-12");
+        assert_eq!(canon(KeyCanon::Integer, "7.0"), "7.0");
+        assert_eq!(canon(KeyCanon::Integer, "Monday"), "Monday");
+        assert_eq!(canon(KeyCanon::Integer, ""), "");
+        assert_eq!(canon(KeyCanon::Text, "07"), "07");
+        assert_eq!(canon(KeyCanon::Bool, "TRUE"), "True");
+        assert_eq!(canon(KeyCanon::Bool, "false"), "False");
+        assert_eq!(canon(KeyCanon::Bool, "yes"), "yes");
     }
 
     #[test]

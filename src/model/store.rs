@@ -10,6 +10,11 @@
 //! A save writes a temporary file in the same directory, fsyncs it, renames it over the old model and
 //! fsyncs the directory, so readers see the old model or the new one, never a torn one. bincode stays
 //! behind this module: nothing else knows the encoding.
+//!
+//! Models saved by Splunk MLTK in the same directory (`__mlspl_<name>.mlmodel`, see [`super::mltk`]) are
+//! read too: `load` and `load_header` fall back to them when no native model of that name exists (a
+//! native model shadows an MLTK one of the same name), and `list` includes them. MLTK files are never
+//! written or deleted here.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -26,6 +31,9 @@ const PREAMBLE_LEN: usize = 32;
 const FILE_PREFIX: &str = "__smbdensity_";
 const FILE_SUFFIX: &str = ".model";
 const TEMP_PREFIX: &str = ".__smbdensity_tmp_";
+/// MLTK's model files: `__mlspl_<name>.mlmodel` (read only).
+const MLTK_PREFIX: &str = "__mlspl_";
+const MLTK_SUFFIX: &str = ".mlmodel";
 /// Temporary files older than this are left over from a killed fit.
 const STALE_TEMP_AGE: Duration = Duration::from_secs(6 * 3600);
 /// bincode refuses to allocate more than this for a decoded model, whatever a length field claims.
@@ -72,10 +80,20 @@ fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<DECODE_LIMIT>()
 }
 
+/// Where a model came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelFormat {
+    /// `__smbdensity_<name>.model`, written by our `fit`.
+    Native,
+    /// `__mlspl_<name>.mlmodel`, written by Splunk MLTK (read only).
+    Mltk,
+}
+
 /// A model as listed by `listmodels`.
 #[derive(Debug)]
 pub struct Listed {
     pub name: String,
+    pub format: ModelFormat,
     pub path: PathBuf,
     pub size: u64,
     pub modified: Option<SystemTime>,
@@ -150,15 +168,51 @@ impl ModelStore {
         Ok(path)
     }
 
-    /// Reads a whole model.
-    pub fn load(&self, name: &ModelName) -> Result<Model, StoreError> {
-        let path = self.path_for(name)?;
-        let bytes = self.read_file(name, &path)?;
-        decode(&bytes).map_err(|p| invalid(&path, p))
+    /// The MLTK file of a model, `__mlspl_<name>.mlmodel`.
+    pub fn mltk_path_for(&self, name: &ModelName) -> Result<PathBuf, StoreError> {
+        self.path_for(name)?;
+        Ok(self
+            .dir
+            .join(format!("{MLTK_PREFIX}{}{MLTK_SUFFIX}", name.name)))
     }
 
-    /// Reads only a model's header (cheap, for getinfo).
+    /// Reads a whole model: the native file, else MLTK's `.mlmodel`.
+    pub fn load(&self, name: &ModelName) -> Result<Model, StoreError> {
+        let path = self.path_for(name)?;
+        match self.read_file(name, &path) {
+            Ok(bytes) => decode(&bytes).map_err(|p| invalid(&path, p)),
+            Err(StoreError::NotFound { .. }) => self.load_mltk(name),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads and converts an MLTK model file.
+    fn load_mltk(&self, name: &ModelName) -> Result<Model, StoreError> {
+        let path = self.mltk_path_for(name)?;
+        let (bytes, created) = self.read_mltk(name, &path)?;
+        super::mltk::read_model(&bytes, created).map_err(|p| invalid(&path, p))
+    }
+
+    fn read_mltk(&self, name: &ModelName, path: &Path) -> Result<(Vec<u8>, u64), StoreError> {
+        let bytes = self.read_file(name, path)?;
+        let created = fs::metadata(path)
+            .ok()
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs());
+        Ok((bytes, created))
+    }
+
+    /// Reads only a model's header (cheap for native models, for getinfo). An MLTK model is converted
+    /// whole, so a model this build cannot apply fails here, before any data moves.
     pub fn load_header(&self, name: &ModelName) -> Result<ModelHeader, StoreError> {
+        match self.load_native_header(name) {
+            Err(StoreError::NotFound { .. }) => self.load_mltk(name).map(|m| m.header),
+            other => other,
+        }
+    }
+
+    fn load_native_header(&self, name: &ModelName) -> Result<ModelHeader, StoreError> {
         let path = self.path_for(name)?;
         let mut f = self.open(name, &path)?;
         let mut pre = [0u8; PREAMBLE_LEN];
@@ -172,19 +226,30 @@ impl ModelStore {
         decode_part(&header).map_err(|e| invalid(&path, format!("header does not decode: {e}")))
     }
 
-    /// Deletes a model. Only files named like models inside the directory are ever removed.
+    /// Deletes a model. Only files named like models inside the directory are ever removed, and never
+    /// MLTK's: those belong to MLTK's own `deletemodel`.
     pub fn delete(&self, name: &ModelName) -> Result<PathBuf, StoreError> {
         let path = self.path_for(name)?;
         match fs::symlink_metadata(&path) {
             Ok(_) => fs::remove_file(&path).map_err(|e| io_err(&path, e))?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(self.not_found(name)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let mltk = self.mltk_path_for(name)?;
+                if fs::symlink_metadata(&mltk).is_ok() {
+                    return Err(invalid(
+                        &mltk,
+                        "it is a model saved by Splunk MLTK; smbdensity never deletes MLTK's files (use MLTK's `| deletemodel`)",
+                    ));
+                }
+                return Err(self.not_found(name));
+            }
             Err(e) => return Err(io_err(&path, e)),
         }
         let _ = File::open(&self.dir).and_then(|d| d.sync_all());
         Ok(path)
     }
 
-    /// Lists the models in the directory, in name order. Unreadable models are listed with their error.
+    /// Lists the models in the directory, native and MLTK, in name order (a native model before an MLTK
+    /// one of the same name, which it shadows). Unreadable models are listed with their error.
     pub fn list(&self) -> Result<Vec<Listed>, StoreError> {
         let entries = match fs::read_dir(&self.dir) {
             Ok(e) => e,
@@ -194,35 +259,66 @@ impl ModelStore {
         let mut out = Vec::new();
         for entry in entries.flatten() {
             let file_name = entry.file_name();
-            let Some(name) = file_name
-                .to_str()
-                .and_then(|f| f.strip_prefix(FILE_PREFIX))
-                .and_then(|f| f.strip_suffix(FILE_SUFFIX))
-                .filter(|n| is_valid_model_name(n))
-            else {
+            let Some(file_name) = file_name.to_str() else {
                 continue;
             };
+            let named = |prefix: &str, suffix: &str| {
+                file_name
+                    .strip_prefix(prefix)
+                    .and_then(|f| f.strip_suffix(suffix))
+                    .filter(|n| is_valid_model_name(n))
+                    .map(String::from)
+            };
+            let (name, format) = match (
+                named(FILE_PREFIX, FILE_SUFFIX),
+                named(MLTK_PREFIX, MLTK_SUFFIX),
+            ) {
+                (Some(n), _) => (n, ModelFormat::Native),
+                (None, Some(n)) => (n, ModelFormat::Mltk),
+                (None, None) => continue,
+            };
+            let name = name.as_str();
             let meta = entry.metadata().ok();
             let model = ModelName {
                 name: name.to_string(),
                 namespace: crate::spl::Namespace::App,
             };
+            let header = match format {
+                ModelFormat::Native => self.load_native_header(&model),
+                // Header only: a model whose groups this build cannot score is still listed.
+                ModelFormat::Mltk => {
+                    self.read_mltk(&model, &entry.path())
+                        .and_then(|(bytes, created)| {
+                            super::mltk::read(&bytes, created)
+                                .map(|m| m.header)
+                                .map_err(|p| invalid(&entry.path(), p))
+                        })
+                }
+            };
             out.push(Listed {
                 name: name.to_string(),
+                format,
                 path: entry.path(),
                 size: meta.as_ref().map(|m| m.len()).unwrap_or(0),
                 modified: meta.and_then(|m| m.modified().ok()),
-                header: self.load_header(&model),
+                header,
             });
         }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out.sort_by(|a, b| {
+            a.name
+                .cmp(&b.name)
+                .then_with(|| (a.format == ModelFormat::Mltk).cmp(&(b.format == ModelFormat::Mltk)))
+        });
         Ok(out)
     }
 
     fn not_found(&self, name: &ModelName) -> StoreError {
         StoreError::NotFound {
             name: name.name.clone(),
-            file: format!("{FILE_PREFIX}{}{FILE_SUFFIX}", name.name),
+            file: format!(
+                "{FILE_PREFIX}{n}{FILE_SUFFIX} or {MLTK_PREFIX}{n}{MLTK_SUFFIX}",
+                n = name.name
+            ),
             dir: self.dir.display().to_string(),
         }
     }
