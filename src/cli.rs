@@ -81,12 +81,11 @@ fn report(r: Result<i32, String>) -> i32 {
     })
 }
 
+/// Positional arguments and `(--flag, value)` pairs.
+type Parsed = (Vec<String>, Vec<(String, String)>);
+
 /// Parses `--flag value` options; returns the positional arguments.
-fn options(
-    args: &[String],
-    takes_value: &[&str],
-    flags: &[&str],
-) -> Result<(Vec<String>, Vec<(String, String)>), String> {
+fn options(args: &[String], takes_value: &[&str], flags: &[&str]) -> Result<Parsed, String> {
     let mut pos = Vec::new();
     let mut opts = Vec::new();
     let mut it = args.iter();

@@ -244,8 +244,8 @@ pub fn run(
     let hits = detections(&scored)?;
     writeln!(
         out,
-        "\n{:<17} {:<10} {:>6}  {}",
-        "_time", "src", "count", "dest (first 3)"
+        "\n{:<17} {:<10} {:>6}  dest (first 3)",
+        "_time", "src", "count"
     )?;
     const SHOWN: usize = 15;
     for h in hits.iter().take(SHOWN) {
@@ -327,7 +327,7 @@ fn detections(scored: &[u8]) -> Result<Vec<Hit>, Box<dyn std::error::Error>> {
             });
         }
     }
-    hits.sort_by(|a, b| b.count.cmp(&a.count));
+    hits.sort_by_key(|h| std::cmp::Reverse(h.count));
     Ok(hits)
 }
 

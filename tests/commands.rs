@@ -124,7 +124,8 @@ fn partial_fit_equals_a_full_fit() {
     let rows: Vec<&str> = lines.collect();
     // The first week without its Sunday, then the rest: most groups merge, Sunday's are new.
     let half = rows.len() / 2;
-    let (first, second): (Vec<(usize, &str)>, Vec<(usize, &str)>) = rows
+    type Numbered<'a> = Vec<(usize, &'a str)>;
+    let (first, second): (Numbered, Numbered) = rows
         .iter()
         .copied()
         .enumerate()

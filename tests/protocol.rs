@@ -173,7 +173,7 @@ fn expect_error(
     );
     assert_eq!(
         r.messages("ERROR"),
-        [err.clone()],
+        std::slice::from_ref(&err),
         "the ERROR inspector message carries the same text"
     );
     assert!(

@@ -336,70 +336,6 @@ impl Scorer {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::density::Threshold;
-
-    #[test]
-    fn column_names_follow_mltk() {
-        let mut s = Settings {
-            feature: "count".into(),
-            by_fields: vec![],
-            thresholds: ThresholdSet::single(Threshold::Total(0.01)),
-            show_density: true,
-            output_name: None,
-            full_sample: false,
-            sample: false,
-            options_json: None,
-            seed: 0,
-        };
-        assert_eq!(
-            s.output_columns(),
-            [
-                "IsOutlier(count)",
-                "BoundaryRanges",
-                "__mv_BoundaryRanges",
-                "ProbabilityDensity(count)"
-            ]
-        );
-        s.thresholds =
-            crate::spl::resolve_thresholds(Some(&[0.01, 0.05]), None, None, 0.01, 5).unwrap();
-        s.output_name = Some("anomaly".into());
-        s.show_density = false;
-        assert_eq!(
-            s.output_columns(),
-            [
-                "anomaly_th=0.01",
-                "anomaly_th=0.05",
-                "BoundaryRanges_th=0.01",
-                "BoundaryRanges_th=0.05",
-                "__mv_BoundaryRanges_th=0.01",
-                "__mv_BoundaryRanges_th=0.05"
-            ]
-        );
-    }
-
-    #[test]
-    fn numbers() {
-        assert_eq!(parse_number(b"12"), Some(12.0));
-        assert_eq!(parse_number(b"-1.5e3"), Some(-1500.0));
-        for bad in [
-            &b"inf"[..],
-            b"NaN",
-            b"1e400",
-            b"1,024",
-            b"12k",
-            b"",
-            b" 1",
-            b"\xff",
-        ] {
-            assert_eq!(parse_number(bad), None, "{bad:?}");
-        }
-        assert!(is_integer_text(b"-12") && !is_integer_text(b"12.0") && !is_integer_text(b""));
-    }
-}
-
 /// Python's `json.dumps` text of a JSON value (`", "` and `": "` separators, ASCII escapes), as MLTK's
 /// `_Options` column prints it.
 pub fn python_json(v: &serde_json::Value) -> String {
@@ -469,4 +405,68 @@ pub fn options_json(keys: &str, available: &[(&str, serde_json::Value)]) -> Stri
         }
     }
     python_json(&serde_json::Value::Object(picked))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::density::Threshold;
+
+    #[test]
+    fn column_names_follow_mltk() {
+        let mut s = Settings {
+            feature: "count".into(),
+            by_fields: vec![],
+            thresholds: ThresholdSet::single(Threshold::Total(0.01)),
+            show_density: true,
+            output_name: None,
+            full_sample: false,
+            sample: false,
+            options_json: None,
+            seed: 0,
+        };
+        assert_eq!(
+            s.output_columns(),
+            [
+                "IsOutlier(count)",
+                "BoundaryRanges",
+                "__mv_BoundaryRanges",
+                "ProbabilityDensity(count)"
+            ]
+        );
+        s.thresholds =
+            crate::spl::resolve_thresholds(Some(&[0.01, 0.05]), None, None, 0.01, 5).unwrap();
+        s.output_name = Some("anomaly".into());
+        s.show_density = false;
+        assert_eq!(
+            s.output_columns(),
+            [
+                "anomaly_th=0.01",
+                "anomaly_th=0.05",
+                "BoundaryRanges_th=0.01",
+                "BoundaryRanges_th=0.05",
+                "__mv_BoundaryRanges_th=0.01",
+                "__mv_BoundaryRanges_th=0.05"
+            ]
+        );
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_number(b"12"), Some(12.0));
+        assert_eq!(parse_number(b"-1.5e3"), Some(-1500.0));
+        for bad in [
+            &b"inf"[..],
+            b"NaN",
+            b"1e400",
+            b"1,024",
+            b"12k",
+            b"",
+            b" 1",
+            b"\xff",
+        ] {
+            assert_eq!(parse_number(bad), None, "{bad:?}");
+        }
+        assert!(is_integer_text(b"-12") && !is_integer_text(b"12.0") && !is_integer_text(b""));
+    }
 }

@@ -16,10 +16,7 @@ pub struct Reservoir {
 impl Reservoir {
     /// Continues a reservoir that sampled `seen` values into `values` (e.g. a stored model's sample).
     pub fn resume(values: Vec<f64>, seen: u64) -> Reservoir {
-        Reservoir {
-            values,
-            seen: seen.max(0),
-        }
+        Reservoir { values, seen }
     }
 
     #[inline]

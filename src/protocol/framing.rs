@@ -170,7 +170,7 @@ fn digits(s: &[u8]) -> Option<(u64, &[u8])> {
 /// Writes one chunk and flushes: splunkd waits for each reply, and a reply sitting in a buffer hangs
 /// the search.
 pub fn write_chunk<W: Write>(w: &mut W, metadata: &[u8], body: &[u8]) -> io::Result<()> {
-    write!(w, "chunked 1.0,{},{}\n", metadata.len(), body.len())?;
+    writeln!(w, "chunked 1.0,{},{}", metadata.len(), body.len())?;
     w.write_all(metadata)?;
     w.write_all(body)?;
     w.flush()
@@ -183,7 +183,7 @@ pub fn write_chunk_streamed<W: Write, B: Read>(
     body_len: u64,
     body: &mut B,
 ) -> io::Result<()> {
-    write!(w, "chunked 1.0,{},{}\n", metadata.len(), body_len)?;
+    writeln!(w, "chunked 1.0,{},{}", metadata.len(), body_len)?;
     w.write_all(metadata)?;
     let copied = io::copy(&mut body.take(body_len), w)?;
     if copied != body_len {
