@@ -34,6 +34,37 @@ pub enum FitError {
     /// The optimizer or a special function failed.
     #[error("Unable to fit a {0} distribution due to numerical errors.")]
     Numerical(&'static str),
+    /// `dist=auto`: every candidate left after `exclude_dist` failed to fit.
+    #[error("Unable to fit any of the candidate distributions to this group.")]
+    NoCandidate,
+}
+
+/// The `metric=` option: how auto selection measures the distance between the data and a fit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Metric {
+    /// 1-Wasserstein distance (MLTK's default).
+    Wasserstein,
+    /// Kolmogorov–Smirnov statistic.
+    KolmogorovSmirnov,
+}
+
+impl Metric {
+    /// Parses MLTK's spelling (`wasserstein`, `kolmogorov_smirnov`).
+    pub fn from_param(s: &str) -> Option<Metric> {
+        match s {
+            "wasserstein" => Some(Metric::Wasserstein),
+            "kolmogorov_smirnov" => Some(Metric::KolmogorovSmirnov),
+            _ => None,
+        }
+    }
+
+    /// The spelling `summary` shows (`metric: wasserstein, distance: …`).
+    pub fn param(self) -> &'static str {
+        match self {
+            Metric::Wasserstein => "wasserstein",
+            Metric::KolmogorovSmirnov => "kolmogorov_smirnov",
+        }
+    }
 }
 
 /// numpy's `allclose(data, data[0], rtol=1e-4, atol=1e-8)`, MLTK's "all values are the same" test.
