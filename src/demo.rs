@@ -10,8 +10,7 @@ use crate::driver;
 use crate::protocol::body::{body_writer, mv_encode};
 
 /// The baseline search's fit, as the app ships it.
-pub const BASELINE_FIT: &str =
-    r#"fit smbdensity count by "HourOfDay,DayOfWeek" dist=norm into smb_pdfmodel"#;
+pub const BASELINE_FIT: &str = r#"fit smbdensity count by "HourOfDay,DayOfWeek" into smb_pdfmodel"#;
 /// The hourly detection's apply, as ESCU wrote it.
 pub const DETECTION_APPLY: &str = "apply smb_pdfmodel threshold=0.001";
 
@@ -272,10 +271,12 @@ pub fn run(
         apply.rows_out,
         if found { "detected" } else { "MISSED" }
     )?;
-    writeln!(
-        out,
-        "{servers} of the detections are busy servers: one pooled distribution per hour of the week mixes servers\nwith workstations, which is why the ESCU design raises many false alerts."
-    )?;
+    if servers > 0 {
+        writeln!(
+            out,
+            "{servers} of them are busy servers: one pooled distribution per hour of the week mixes servers\nwith workstations, so a server's normal busy hour can look like a spike."
+        )?;
+    }
     Ok(())
 }
 

@@ -126,21 +126,7 @@ pub fn is_valid_model_name(name: &str) -> bool {
         && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
 }
 
-/// The `metric=` option of `dist=auto`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Metric {
-    Wasserstein,
-    KolmogorovSmirnov,
-}
-
-impl Metric {
-    pub fn param(self) -> &'static str {
-        match self {
-            Metric::Wasserstein => "wasserstein",
-            Metric::KolmogorovSmirnov => "kolmogorov_smirnov",
-        }
-    }
-}
+pub use crate::density::Metric;
 
 /// The thresholds of one fit or apply, as MLTK's `OutlierThreshold` holds them. Each entry produces
 /// its own output columns; `labels` holds the `_th=<t>` column suffix when there are several.

@@ -10,6 +10,7 @@ use std::io::{BufWriter, Seek, SeekFrom, Write};
 use super::score::{Columns, Scorer, Settings, is_integer_text, options_json, parse_number};
 use super::spill::{Spill, temp_file};
 use super::{Context, Output, ReplyBody, SearchCommand};
+use crate::density::auto;
 use crate::density::reservoir::Reservoir;
 use crate::density::rng::Rng;
 use crate::density::{DistKind, Distribution, GroupStats, Normal, REPLACE_ZERO_STD, Threshold};
@@ -58,7 +59,8 @@ impl Training {
 /// `max_kde_parameter_size` points; Beta and auto selection use up to MLTK's `max_inputs` (100,000).
 fn sample_capacity(dist: DistKind, max_kde: usize) -> usize {
     match dist {
-        DistKind::Normal | DistKind::Exponential => 0,
+        // Only for the `distance` that summary shows.
+        DistKind::Normal | DistKind::Exponential => 1_000,
         DistKind::GaussianKde => max_kde,
         DistKind::Beta | DistKind::Auto => 100_000,
     }
@@ -83,11 +85,6 @@ impl Fit {
         let args = spl::parse_fit(&ctx.info.args)?;
         let limits = &ctx.env.config;
         let dist = args.params.dist.unwrap_or(DistKind::Auto);
-        if dist == DistKind::Auto {
-            return Err(Error::Data(
-                "dist=auto is not supported yet by this version of smbdensity; give dist=norm, expon, gaussian_kde or beta".into(),
-            ));
-        }
         if args.params.entity.is_some() || args.params.min_increase.is_some() {
             return Err(Error::Data(
                 "entity and min_increase are not supported yet by this version of smbdensity"
@@ -246,24 +243,55 @@ impl Fit {
         let (keys, stats, mut samples) = (t.keys, t.stats, t.samples);
         let max_kde = self.ctx.env.config.max_kde_parameter_size;
         let seed = self.args.params.random_state.unwrap_or(0) as u64;
+        let metric = self.args.params.metric.unwrap_or(Metric::Wasserstein);
+        let exclude = self.args.params.exclude_dist.clone();
         let mut keys: Vec<Option<Vec<u8>>> = keys.into_iter().map(Some).collect();
         for g in order {
             let s = stats[g].clone();
             few |= s.count < min_size;
             let values = std::mem::take(&mut samples[g].values);
-            let dist = match Distribution::fit(self.dist, &s, &values, max_kde, seed) {
+            let fitted = if self.dist == DistKind::Auto {
+                auto::select(&values, metric, &exclude, max_kde, seed).map(|sel| {
+                    let kind = sel.chosen.kind();
+                    // Normal and Exponential are refitted on the exact statistics of every row, not
+                    // only the reservoir the selection compared.
+                    let dist = match kind {
+                        DistKind::Normal | DistKind::Exponential => {
+                            Distribution::fit(kind, &s, &values, max_kde, seed)
+                                .unwrap_or_else(|_| sel.chosen.clone().into())
+                        }
+                        _ => sel.chosen.clone().into(),
+                    };
+                    (dist, sel.distance)
+                })
+            } else {
+                Distribution::fit(self.dist, &s, &values, max_kde, seed).map(|d| {
+                    let mut sorted = values.clone();
+                    sorted.sort_by(f64::total_cmp);
+                    let distance = d.distance(metric, &sorted);
+                    (d, distance)
+                })
+            };
+            let (dist, distance) = match fitted {
                 Ok(d) => d,
                 Err(_) => {
                     // Our documented fix: a group the distribution cannot describe (constant data)
                     // falls back to MLTK's degenerate Normal instead of aborting the whole fit.
                     constant_fallbacks += 1;
-                    Distribution::Normal(Normal {
-                        mean: s.mean,
-                        std: REPLACE_ZERO_STD,
-                    })
+                    (
+                        Distribution::Normal(Normal {
+                            mean: s.mean,
+                            std: REPLACE_ZERO_STD,
+                        }),
+                        f64::NAN,
+                    )
                 }
             };
-            let sample = if t.sample_cap > 0 { values } else { Vec::new() };
+            let keep_sample = matches!(
+                self.dist,
+                DistKind::GaussianKde | DistKind::Beta | DistKind::Auto
+            );
+            let sample = if keep_sample { values } else { Vec::new() };
             let boundaries = self
                 .thresholds
                 .items
@@ -274,7 +302,7 @@ impl Fit {
                 key: keys[g].take().expect("each group once"),
                 stats: s,
                 dist,
-                distance: f64::NAN,
+                distance,
                 sample,
                 boundaries,
             });
@@ -364,6 +392,8 @@ impl Fit {
         }
         self.dist = h.params.dist;
         self.thresholds = h.params.thresholds.clone();
+        self.args.params.metric = Some(h.params.metric);
+        self.args.params.exclude_dist = h.params.exclude_dist.clone();
         self.args.params.show_density = Some(h.params.show_density);
         self.args.output_name = h.params.output_name.clone();
         let ModelBody::Density(body) = model.body;

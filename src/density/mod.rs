@@ -292,7 +292,31 @@ pub enum Distribution {
     Beta(beta::Beta),
 }
 
+impl From<auto::Candidate> for Distribution {
+    fn from(c: auto::Candidate) -> Distribution {
+        match c {
+            auto::Candidate::Normal(d) => Distribution::Normal(d),
+            auto::Candidate::Exponential(d) => Distribution::Exponential(d),
+            auto::Candidate::GaussianKde(d) => Distribution::GaussianKde(d),
+            auto::Candidate::Beta(d) => Distribution::Beta(d),
+        }
+    }
+}
+
 impl Distribution {
+    /// The distance between this fit and the empirical CDF of `sorted` (ascending values).
+    pub fn distance(&self, metric: Metric, sorted: &[f64]) -> f64 {
+        if sorted.is_empty() {
+            return f64::NAN;
+        }
+        match self {
+            Distribution::Normal(d) => auto::distance(metric, sorted, d),
+            Distribution::Exponential(d) => auto::distance(metric, sorted, d),
+            Distribution::GaussianKde(d) => auto::distance(metric, sorted, d),
+            Distribution::Beta(d) => auto::distance(metric, sorted, d),
+        }
+    }
+
     /// Fits `kind` (not `Auto`) to a group. Normal and Exponential need only the statistics; KDE and
     /// Beta need the group's values (its reservoir).
     pub fn fit(
