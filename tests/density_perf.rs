@@ -71,7 +71,7 @@ fn kde_beta_auto_timings() {
         for t in th {
             time(&format!("KDE boundaries {t:?}"), || k.boundaries(t));
         }
-        time(&format!("KDE pdf at 10k points"), || {
+        time("KDE pdf at 10k points", || {
             data.iter().map(|x| k.pdf(*x)).sum::<f64>()
         });
         let b = time(&format!("Beta fit, 10k {name}"), || {
