@@ -2,7 +2,9 @@
 //! data, and its grid/bisection outlier ranges on [0, 1], rescaled to the data.
 
 use serde::{Deserialize, Serialize};
-use statrs::function::beta::{beta_reg, ln_beta};
+use statrs::function::beta::beta_reg;
+
+use super::cephes::{lbeta as ln_beta, log1p};
 
 use super::kde::{auc, linspace};
 use super::optim::{fmin, fsolve};
@@ -27,12 +29,13 @@ pub struct Beta {
 }
 
 /// The standard Beta log-density as scipy's `beta._logpdf` forms it:
-/// `xlog1py(b-1, -y) + xlogy(a-1, y) - betaln(a, b)`.
+/// `xlog1py(b-1, -y) + xlogy(a-1, y) - betaln(a, b)`, with scipy's Cephes `log1p` and `betaln` so the
+/// likelihood matches scipy's to the last bit.
 fn std_logpdf(y: f64, a: f64, b: f64, lnb: f64) -> f64 {
     let t1 = if b - 1.0 == 0.0 && !y.is_nan() {
         0.0
     } else {
-        (b - 1.0) * (-y).ln_1p()
+        (b - 1.0) * log1p(-y)
     };
     let t2 = if a - 1.0 == 0.0 && !y.is_nan() {
         0.0
