@@ -2,7 +2,9 @@
 //! data, and its grid/bisection outlier ranges on [0, 1], rescaled to the data.
 
 use serde::{Deserialize, Serialize};
-use statrs::function::beta::{beta_reg, ln_beta};
+use statrs::function::beta::beta_reg;
+
+use super::cephes::{lbeta as ln_beta, log1p};
 
 use super::kde::{auc, linspace};
 use super::optim::{fmin, fsolve};
@@ -27,12 +29,13 @@ pub struct Beta {
 }
 
 /// The standard Beta log-density as scipy's `beta._logpdf` forms it:
-/// `xlog1py(b-1, -y) + xlogy(a-1, y) - betaln(a, b)`.
+/// `xlog1py(b-1, -y) + xlogy(a-1, y) - betaln(a, b)`, with scipy's Cephes `log1p` and `betaln` so the
+/// likelihood matches scipy's to the last bit.
 fn std_logpdf(y: f64, a: f64, b: f64, lnb: f64) -> f64 {
     let t1 = if b - 1.0 == 0.0 && !y.is_nan() {
         0.0
     } else {
-        (b - 1.0) * (-y).ln_1p()
+        (b - 1.0) * log1p(-y)
     };
     let t2 = if a - 1.0 == 0.0 && !y.is_nan() {
         0.0
@@ -257,17 +260,27 @@ impl Beta {
     /// times `scale·(max - min)`; beyond the support it continues linearly. Auto selection uses it for
     /// the 1-Wasserstein distance.
     pub fn cdf_integral(&self, x: f64) -> f64 {
+        self.cdf_and_integral(x).1
+    }
+
+    /// `(cdf(x), cdf_integral(x))` with one incomplete-beta evaluation, using
+    /// `I_y(a+1, b) = I_y(a, b) - y^a (1-y)^b / (a·B(a, b))`. (statrs' `beta_reg` stops after 140
+    /// continued-fraction terms, which is not enough for the huge shapes a Beta fit to normal data
+    /// gets; the identity avoids the second, least accurate call.)
+    pub fn cdf_and_integral(&self, x: f64) -> (f64, f64) {
         let (a, b) = (self.alpha, self.beta);
         let width = self.scale * (self.max - self.min);
         let y = ((x - self.min) / (self.max - self.min) - self.loc) / self.scale;
-        let g = if y <= 0.0 {
-            0.0
+        let m = a / (a + b);
+        if y <= 0.0 {
+            (0.0, 0.0)
         } else if y >= 1.0 {
-            (y - 1.0) + (1.0 - a / (a + b))
+            (1.0, ((y - 1.0) + (1.0 - m)) * width)
         } else {
-            y * beta_reg(a, b, y) - a / (a + b) * beta_reg(a + 1.0, b, y)
-        };
-        g * width
+            let i = beta_reg(a, b, y);
+            let tail = (a * y.ln() + b * (-y).ln_1p() - ln_beta(a, b)).exp() / (a + b);
+            (i, ((y - m) * i + tail) * width)
+        }
     }
 
     /// The `other` column of `summary`.

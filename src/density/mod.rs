@@ -6,6 +6,7 @@
 
 pub mod auto;
 pub mod beta;
+pub mod cephes;
 pub mod exponential;
 pub mod kde;
 pub mod normal;
