@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod fit;
 pub mod models;
+pub mod passthrough;
 mod score;
 mod spill;
 
@@ -141,6 +142,9 @@ pub fn build(name: &str, ctx: &Context) -> Result<Box<dyn SearchCommand>> {
         "summary" => Ok(Box::new(models::ModelCommand::summary(ctx)?)),
         "listmodels" => Ok(Box::new(models::ModelCommand::list(ctx)?)),
         "deletemodel" => Ok(Box::new(models::ModelCommand::delete(ctx)?)),
+        // Baselines for `smbdensity bench`; not part of the app's commands.conf.
+        "__passthrough_csv" => Ok(Box::new(passthrough::CsvPassthrough)),
+        "__passthrough_raw" => Ok(Box::new(passthrough::RawPassthrough)),
         other => Err(Error::Args(crate::spl::ArgError(format!(
             "unknown command \"{other}\""
         )))),
