@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 
+use super::rows;
 use super::score::{Columns, Scorer, Settings, is_integer_text, parse_number};
 use super::spill::{Spill, temp_file};
 use super::{Context, Output, ReplyBody, SearchCommand};
@@ -15,14 +16,14 @@ use crate::density::{
 };
 use crate::error::{Error, Result};
 use crate::model::{DensityBody, Group, Model, ModelBody, ModelHeader, StoredParams, key_cmp};
-use crate::protocol::body::{BodyReader, FieldValue, Header, body_writer, field_value};
+use crate::protocol::body::{BodyReader, FieldValue, Header, field_value};
 use crate::protocol::metadata::Reply;
 use crate::spl::{self, FitArgs, Metric, ThresholdSet};
 
 /// Training data of all groups, accumulated chunk by chunk.
 #[derive(Default)]
 struct Training {
-    index: HashMap<Vec<u8>, usize>,
+    index: HashMap<Vec<u8>, usize, foldhash::fast::RandomState>,
     keys: Vec<Vec<u8>>,
     stats: Vec<GroupStats>,
     /// Every value of the feature seen so far was integer text.
@@ -440,18 +441,18 @@ impl Fit {
             .collect();
         let mut scorer = Scorer::new(settings, body, &params.thresholds);
         let file = temp_file(self.dispatch_dir())?;
-        let mut w = body_writer(BufWriter::with_capacity(1 << 20, file));
-        let mut header_rec = csv::ByteRecord::new();
-        for &i in &kept {
-            header_rec.push_field(&self.columns[i]);
-        }
-        for c in &out_cols {
-            header_rec.push_field(c.as_bytes());
-        }
-        w.write_byte_record(&header_rec).map_err(csv_io)?;
+        let mut w = BufWriter::with_capacity(1 << 20, file);
+        // Rows are built as CSV bytes, copying each input record raw where it can (see `rows`).
+        let mut buf = Vec::new();
+        rows::write_record(
+            &mut buf,
+            kept.iter()
+                .map(|&i| self.columns[i].as_slice())
+                .chain(out_cols.iter().map(|c| c.as_bytes())),
+        );
+        w.write_all(&buf)?;
         let union_index = &self.column_index;
         let spill = self.spill.take().expect("spill exists until finish");
-        let mut out_rec = csv::ByteRecord::new();
         let mut rec = csv::ByteRecord::new();
         let mut chunk_no = 0;
         spill.replay(|chunk| {
@@ -461,32 +462,48 @@ impl Fit {
                 source,
             })?;
             let header: Header = reader.header.clone();
+            let bytes = reader.bytes();
             // Where each union column sits in this chunk.
             let mut pos = vec![None; union_index.len()];
             for (i, n) in header.names.iter().enumerate() {
                 pos[union_index[n]] = Some(i);
             }
+            // The kept columns are exactly this chunk's columns, in order: rows can be copied as is.
+            let identity = kept.len() == header.len()
+                && kept.iter().enumerate().all(|(k, &u)| pos[u] == Some(k));
             let cols: Columns = scorer.columns(&header);
+            buf.clear();
             while reader.read(&mut rec).map_err(|source| Error::Body {
                 chunk: chunk_no,
                 source,
             })? {
-                out_rec.clear();
-                for &u in &kept {
-                    out_rec.push_field(pos[u].and_then(|i| rec.get(i)).unwrap_or(b""));
+                let row_start = buf.len();
+                if identity {
+                    rows::write_input(&mut buf, bytes, &rec, None);
+                } else {
+                    for (k, &u) in kept.iter().enumerate() {
+                        if k > 0 {
+                            buf.push(b',');
+                        }
+                        rows::write_field(&mut buf, pos[u].and_then(|i| rec.get(i)).unwrap_or(b""));
+                    }
                 }
                 if score {
-                    scorer.score_row(&header, &cols, &rec, &mut out_rec);
+                    scorer.append_cells(&header, &cols, &rec, &mut buf);
+                    if kept.is_empty() {
+                        buf.remove(row_start);
+                    }
                 }
-                w.write_byte_record(&out_rec).map_err(csv_io)?;
+                buf.push(b'\n');
+                if buf.len() >= 1 << 20 {
+                    w.write_all(&buf)?;
+                    buf.clear();
+                }
             }
+            w.write_all(&buf)?;
             Ok(())
         })?;
-        let mut file = w
-            .into_inner()
-            .map_err(|e| Error::Io(e.into_error()))?
-            .into_inner()
-            .map_err(|e| e.into_error())?;
+        let mut file = w.into_inner().map_err(|e| e.into_error())?;
         file.flush()?;
         let len = file.seek(SeekFrom::End(0))?;
         file.seek(SeekFrom::Start(0))?;
@@ -495,9 +512,6 @@ impl Fit {
     }
 }
 
-fn csv_io(e: csv::Error) -> Error {
-    Error::Io(std::io::Error::other(e.to_string()))
-}
 
 impl SearchCommand for Fit {
     fn getinfo(&self) -> Reply {

@@ -5,7 +5,8 @@ pub mod apply;
 pub mod fit;
 pub mod models;
 pub mod passthrough;
-mod score;
+pub mod rows;
+pub mod score;
 mod spill;
 
 use std::fs::File;

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use crate::density::{BoundaryRange, is_outlier, pyfmt};
 use crate::model::{DensityBody, Group};
+use super::rows::write_field;
 use crate::protocol::body::{FieldValue, Header, field_value, mv_encode};
 use crate::spl::ThresholdSet;
 
@@ -93,7 +94,13 @@ impl RowIssues {
 }
 
 /// Parses a feature value. Only finite numbers in plain decimal or exponent notation count.
+#[inline]
 pub fn parse_number(v: &[u8]) -> Option<f64> {
+    // Fast path: short unsigned integer text (counts) converts exactly, as `str::parse` would.
+    if !v.is_empty() && v.len() <= 15 && v.iter().all(u8::is_ascii_digit) {
+        let n = v.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+        return Some(n as f64);
+    }
     let s = std::str::from_utf8(v).ok()?;
     // Rust also accepts "inf", "nan" and "infinity"; those are not counts.
     if !s
@@ -126,13 +133,19 @@ struct GroupText {
     ranges: Vec<Vec<BoundaryRange>>,
     text: Vec<Vec<u8>>,
     mv: Vec<Vec<u8>>,
+    /// The `BoundaryRanges` and `__mv_BoundaryRanges` cells as CSV bytes, each preceded by a comma.
+    tail: Vec<u8>,
 }
+
+type GroupIndex = HashMap<Vec<u8>, u32, foldhash::fast::RandomState>;
 
 /// Scores rows against a model's groups.
 pub struct Scorer {
     pub settings: Settings,
     groups: Vec<Group>,
-    index: HashMap<Vec<u8>, u32>,
+    index: GroupIndex,
+    /// The key and group of the last row looked up: rows arrive grouped by time, so runs are common.
+    last: Option<(Vec<u8>, Option<u32>)>,
     integral: bool,
     /// The stored boundaries match the settings' thresholds.
     use_stored: bool,
@@ -148,7 +161,7 @@ impl Scorer {
         mut body: DensityBody,
         stored_thresholds: &ThresholdSet,
     ) -> Scorer {
-        let mut index = HashMap::with_capacity(body.groups.len());
+        let mut index = GroupIndex::with_capacity_and_hasher(body.groups.len(), Default::default());
         for (i, g) in body.groups.iter_mut().enumerate() {
             index.insert(std::mem::take(&mut g.key), i as u32);
         }
@@ -158,6 +171,7 @@ impl Scorer {
             settings,
             groups: body.groups,
             index,
+            last: None,
             integral: body.integral_feature,
             use_stored,
             texts,
@@ -205,19 +219,24 @@ impl Scorer {
                 text.push(lines.join("\n").into_bytes());
                 mv.push(mv_encode(lines.iter()));
             }
-            self.texts[g] = Some(GroupText { ranges, text, mv });
+            let mut tail = Vec::new();
+            for cell in text.iter().chain(mv.iter()) {
+                tail.push(b',');
+                write_field(&mut tail, cell);
+            }
+            self.texts[g] = Some(GroupText {
+                ranges,
+                text,
+                mv,
+                tail,
+            });
         }
         self.texts[g].as_ref().expect("just filled")
     }
 
-    /// Appends this row's output cells to `out`.
-    pub fn score_row(
-        &mut self,
-        header: &Header,
-        cols: &Columns,
-        rec: &csv::ByteRecord,
-        out: &mut csv::ByteRecord,
-    ) {
+    /// Reads the row's feature value and finds its group, counting the rows that get empty outputs.
+    #[inline]
+    fn classify(&mut self, header: &Header, cols: &Columns, rec: &csv::ByteRecord) -> Option<(f64, u32)> {
         let x = match field_value(header, rec, cols.feature) {
             FieldValue::Empty => {
                 self.issues.empty_value += 1;
@@ -238,27 +257,49 @@ impl Scorer {
                 self.issues.chunk_non_numeric += 1;
                 None
             }
+        }?;
+        self.key.clear();
+        for c in &cols.by {
+            let v = c.and_then(|c| rec.get(c)).unwrap_or(b"");
+            self.key.extend_from_slice(&(v.len() as u32).to_le_bytes());
+            self.key.extend_from_slice(v);
+        }
+        let g = match &self.last {
+            Some((k, g)) if *k == self.key => *g,
+            _ => {
+                let g = self.index.get(&self.key).copied();
+                match &mut self.last {
+                    Some((k, last)) => {
+                        k.clear();
+                        k.extend_from_slice(&self.key);
+                        *last = g;
+                    }
+                    None => self.last = Some((self.key.clone(), g)),
+                }
+                g
+            }
         };
-        let group = x.and_then(|_| {
-            self.key.clear();
-            for c in &cols.by {
-                let v = c.and_then(|c| rec.get(c)).unwrap_or(b"");
-                self.key.extend_from_slice(&(v.len() as u32).to_le_bytes());
-                self.key.extend_from_slice(v);
-            }
-            let g = self.index.get(&self.key).copied();
-            if g.is_none() {
-                self.issues.unseen_group += 1;
-            }
-            g
-        });
-        let (Some(x), Some(g)) = (x, group) else {
+        if g.is_none() {
+            self.issues.unseen_group += 1;
+        }
+        self.issues.scored += u64::from(g.is_some());
+        Some((x, g?))
+    }
+
+    /// Appends this row's output cells to `out`.
+    pub fn score_row(
+        &mut self,
+        header: &Header,
+        cols: &Columns,
+        rec: &csv::ByteRecord,
+        out: &mut csv::ByteRecord,
+    ) {
+        let Some((x, g)) = self.classify(header, cols, rec) else {
             for _ in 0..self.width() {
                 out.push_field(b"");
             }
             return;
         };
-        self.issues.scored += 1;
         let show_density = self.settings.show_density;
         let density = show_density.then(|| self.groups[g as usize].dist.pdf(x));
         let t = self.group_text(g as usize);
@@ -273,6 +314,35 @@ impl Scorer {
         }
         if let Some(d) = density {
             out.push_field(pyfmt::repr(d).as_bytes());
+        }
+    }
+
+    /// Appends this row's output cells to `out` as CSV bytes, each preceded by a comma: what
+    /// [`Scorer::score_row`] and the CSV writer would produce, from per-group precomputed bytes.
+    #[inline]
+    pub fn append_cells(
+        &mut self,
+        header: &Header,
+        cols: &Columns,
+        rec: &csv::ByteRecord,
+        out: &mut Vec<u8>,
+    ) {
+        let Some((x, g)) = self.classify(header, cols, rec) else {
+            for _ in 0..self.width() {
+                out.push(b',');
+            }
+            return;
+        };
+        let show_density = self.settings.show_density;
+        let density = show_density.then(|| self.groups[g as usize].dist.pdf(x));
+        let t = self.group_text(g as usize);
+        for r in &t.ranges {
+            out.extend_from_slice(if is_outlier(r, x) { b",1.0" } else { b",0.0" });
+        }
+        out.extend_from_slice(&t.tail);
+        if let Some(d) = density {
+            out.push(b',');
+            write_field(out, pyfmt::repr(d).as_bytes());
         }
     }
 
