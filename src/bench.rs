@@ -313,8 +313,8 @@ impl Conversation {
         serde_json::from_slice(&meta).map_err(io::Error::other)
     }
 
-    /// Closes stdin, drains stdout and reaps the child; returns its peak RSS in KiB.
-    fn finish(self) -> io::Result<Option<u64>> {
+    /// Closes stdin, drains stdout and reaps the child.
+    fn finish(self) -> io::Result<()> {
         let Conversation {
             child, to, mut from, ..
         } = self;
@@ -322,15 +322,20 @@ impl Conversation {
         io::copy(&mut from, &mut io::sink())?;
         let pid = child.id() as libc::pid_t;
         let mut status = 0;
-        // SAFETY: a zeroed rusage is a valid value; wait4 fills it for our own child.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
         // SAFETY: pid is our child, not yet reaped (std's Child is never waited on here).
-        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
         if r != pid {
             return Err(io::Error::last_os_error());
         }
-        Ok(Some(usage.ru_maxrss as u64))
+        Ok(())
     }
+}
+
+/// `VmHWM` of a live process, in KiB: the peak resident set of its current program image.
+fn vm_hwm_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn error_of(meta: &serde_json::Value) -> Option<String> {
@@ -417,7 +422,11 @@ fn converse_inner(
         }
     }
     run.bytes_out = conv.bytes_out;
-    run.peak_rss_kb = conv.finish()?;
+    // The child's own high-water mark. (wait4's ru_maxrss would include this process's memory,
+    // inherited through fork/exec.)
+    let hwm = vm_hwm_kb(conv.child.id());
+    conv.finish()?;
+    run.peak_rss_kb = hwm;
     run.secs = (start.elapsed() - paused).as_secs_f64();
     Ok(run)
 }

@@ -149,7 +149,8 @@ pub struct Scorer {
     integral: bool,
     /// The stored boundaries match the settings' thresholds.
     use_stored: bool,
-    texts: Vec<Option<GroupText>>,
+    /// Boxed, so a million groups cost a pointer each until used.
+    texts: Vec<Option<Box<GroupText>>>,
     key: Vec<u8>,
     pub issues: RowIssues,
 }
@@ -195,7 +196,8 @@ impl Scorer {
     fn group_text(&mut self, g: usize) -> &GroupText {
         if self.texts[g].is_none() {
             let group = &self.groups[g];
-            let ranges: Vec<Vec<BoundaryRange>> = if self.use_stored {
+            // Models may leave out boundaries that are cheap to recompute (see `model::store`).
+            let ranges: Vec<Vec<BoundaryRange>> = if self.use_stored && !group.boundaries.is_empty() {
                 group.boundaries.clone()
             } else {
                 self.settings
@@ -224,12 +226,12 @@ impl Scorer {
                 tail.push(b',');
                 write_field(&mut tail, cell);
             }
-            self.texts[g] = Some(GroupText {
+            self.texts[g] = Some(Box::new(GroupText {
                 ranges,
                 text,
                 mv,
                 tail,
-            });
+            }));
         }
         self.texts[g].as_ref().expect("just filled")
     }
