@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use crate::commands::Environment;
-use crate::{demo, driver};
+use crate::{bench, demo, driver};
 
 const USAGE: &str = "\
 smbdensity: MLTK DensityFunction-compatible fit/apply for Splunk, as one native binary.
@@ -24,11 +24,23 @@ For people:
   smbdensity sample [--hosts N] [--days N] [--seed N] [--detection]
       Print deterministic sample data (the demo's): training days, or with --detection the day after,
       which holds an injected lateral-movement burst.
+  smbdensity bench [--quick] [--rows N] [--fit-rows N] [--hosts N] [--rounds N]
+      Benchmark fit and apply through the real protocol pipe against two pass-through baselines;
+      prints rows/s, ratios and peak RSS (see docs/performance.md).
 
 Models live in the app's lookups/ folder, or in $SMBDENSITY_MODEL_DIR, or in --models DIR.
 ";
 
-const SEARCH_COMMANDS: &[&str] = &["fit", "apply", "summary", "listmodels", "deletemodel"];
+const SEARCH_COMMANDS: &[&str] = &[
+    "fit",
+    "apply",
+    "summary",
+    "listmodels",
+    "deletemodel",
+    // Hidden baselines for `smbdensity bench`.
+    "__passthrough_csv",
+    "__passthrough_raw",
+];
 
 /// Runs the program and returns its exit status.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
@@ -54,6 +66,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         "run" => report(run_local(&args[1..])),
         "demo" => report(demo_cmd(&args[1..])),
         "sample" => report(sample_cmd(&args[1..])),
+        "bench" => report(bench_cmd(&args[1..])),
         other => {
             eprintln!("smbdensity: unknown command \"{other}\"\n\n{USAGE}");
             2
@@ -174,5 +187,33 @@ fn sample_cmd(args: &[String]) -> Result<i32, String> {
         spec.write_training(&mut out)
     };
     r.and_then(|_| out.flush()).map_err(|e| e.to_string())?;
+    Ok(0)
+}
+
+fn bench_cmd(args: &[String]) -> Result<i32, String> {
+    let (pos, opts) = options(
+        args,
+        &["--rows", "--fit-rows", "--hosts", "--rounds"],
+        &["--quick"],
+    )?;
+    if !pos.is_empty() {
+        return Err(
+            "usage: smbdensity bench [--quick] [--rows N] [--fit-rows N] [--hosts N] [--rounds N]"
+                .into(),
+        );
+    }
+    let quick = opts.iter().any(|(k, _)| k == "--quick");
+    let mut o = bench::Options::new(self_exe()?, quick);
+    for (k, v) in opts {
+        match k.as_str() {
+            "--rows" => o.rows = number(&k, &v)?,
+            "--fit-rows" => o.fit_rows = number(&k, &v)?,
+            "--hosts" => o.many_hosts = number(&k, &v)?,
+            "--rounds" => o.rounds = number::<usize>(&k, &v)?.max(1),
+            _ => {}
+        }
+    }
+    let stdout = io::stdout();
+    bench::run(&o, &mut stdout.lock()).map_err(|e| e.to_string())?;
     Ok(0)
 }

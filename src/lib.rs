@@ -4,6 +4,7 @@
 //! command arguments, [`commands`] implements each search command, [`density`] holds the statistics and
 //! [`model`] the on-disk models. [`driver`] plays splunkd's side for tests, the demo and local use.
 
+pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod config;

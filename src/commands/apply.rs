@@ -6,7 +6,8 @@ use super::score::{Scorer, Settings, options_json};
 use super::{Context, Output, ReplyBody, SearchCommand};
 use crate::error::{Error, Result};
 use crate::model::{ModelBody, ModelHeader};
-use crate::protocol::body::{BodyReader, body_writer};
+use super::rows;
+use crate::protocol::body::BodyReader;
 use crate::protocol::metadata::Reply;
 use crate::spl::{self, ApplyArgs};
 
@@ -144,29 +145,29 @@ impl SearchCommand for Apply {
                 .filter(|&i| !replaced(&header.names[i]))
                 .collect();
             let cols = scorer.columns(&header);
-            let mut w = body_writer(&mut buf);
-            let mut out_rec = csv::ByteRecord::new();
-            for &i in &kept {
-                out_rec.push_field(&header.names[i]);
-            }
-            for c in &out_cols {
-                out_rec.push_field(c.as_bytes());
-            }
-            w.write_byte_record(&out_rec).map_err(csv_io)?;
+            let bytes = reader.bytes();
+            let all_kept = kept.len() == header.len();
+            rows::write_record(
+                &mut buf,
+                kept.iter()
+                    .map(|&i| header.names[i].as_slice())
+                    .chain(out_cols.iter().map(|c| c.as_bytes())),
+            );
             scorer.issues.start_chunk();
             let mut rec = csv::ByteRecord::new();
             while reader
                 .read(&mut rec)
                 .map_err(|source| Error::Body { chunk, source })?
             {
-                out_rec.clear();
-                for &i in &kept {
-                    out_rec.push_field(rec.get(i).unwrap_or(b""));
+                let row_start = buf.len();
+                rows::write_input(&mut buf, bytes, &rec, (!all_kept).then_some(&kept[..]));
+                scorer.append_cells(&header, &cols, &rec, &mut buf);
+                if kept.is_empty() {
+                    // No input column precedes the outputs: drop the first cell's comma.
+                    buf.remove(row_start);
                 }
-                scorer.score_row(&header, &cols, &rec, &mut out_rec);
-                w.write_byte_record(&out_rec).map_err(csv_io)?;
+                buf.push(b'\n');
             }
-            w.flush()?;
             if scorer.issues.chunk_all_non_numeric() {
                 return Err(Error::Data(format!(
                     "Feature \"{}\" is not a numeric type",
@@ -183,8 +184,4 @@ impl SearchCommand for Apply {
         out.body = ReplyBody::Bytes(buf);
         Ok(())
     }
-}
-
-fn csv_io(e: csv::Error) -> Error {
-    Error::Io(std::io::Error::other(e.to_string()))
 }

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 
+use super::rows;
 use super::score::{Columns, Scorer, Settings, is_integer_text, options_json, parse_number};
 use super::spill::{Spill, temp_file};
 use super::{Context, Output, ReplyBody, SearchCommand};
@@ -16,13 +17,13 @@ use crate::density::rng::Rng;
 use crate::density::{DistKind, Distribution, GroupStats, Normal, REPLACE_ZERO_STD, Threshold};
 use crate::error::{Error, Result};
 use crate::model::{DensityBody, Group, Model, ModelBody, ModelHeader, StoredParams, key_cmp};
-use crate::protocol::body::{BodyReader, FieldValue, Header, body_writer, field_value};
+use crate::protocol::body::{BodyReader, FieldValue, Header, field_value};
 use crate::protocol::metadata::Reply;
 use crate::spl::{self, FitArgs, Metric, ThresholdSet};
 
 /// Training data of all groups, accumulated chunk by chunk.
 struct Training {
-    index: HashMap<Vec<u8>, usize>,
+    index: HashMap<Vec<u8>, usize, foldhash::fast::RandomState>,
     keys: Vec<Vec<u8>>,
     stats: Vec<GroupStats>,
     /// Per-group reservoirs of values, for distributions fitted on values (capacity 0 otherwise).
@@ -40,7 +41,7 @@ struct Training {
 impl Training {
     fn new(sample_cap: usize, seed: u64) -> Training {
         Training {
-            index: HashMap::new(),
+            index: HashMap::default(),
             keys: Vec::new(),
             stats: Vec::new(),
             samples: Vec::new(),
@@ -54,6 +55,9 @@ impl Training {
         }
     }
 }
+
+/// The most training values a model stores per group (MLTK's `_data` holds up to 10,000).
+const STORED_SAMPLE: usize = 10_000;
 
 /// How many training values per group a distribution needs kept: KDE stores at most
 /// `max_kde_parameter_size` points; Beta and auto selection use up to MLTK's `max_inputs` (100,000).
@@ -291,7 +295,15 @@ impl Fit {
                 self.dist,
                 DistKind::GaussianKde | DistKind::Beta | DistKind::Auto
             );
-            let sample = if keep_sample { values } else { Vec::new() };
+            // The stored sample is capped like MLTK's `_data` (10,000 values), so models stay small.
+            let sample = match keep_sample {
+                false => Vec::new(),
+                true if values.len() <= STORED_SAMPLE => values,
+                true => crate::density::kde::sample_indices(values.len(), STORED_SAMPLE, seed)
+                    .into_iter()
+                    .map(|i| values[i])
+                    .collect(),
+            };
             let boundaries = self
                 .thresholds
                 .items
@@ -523,18 +535,18 @@ impl Fit {
             .collect();
         let mut scorer = Scorer::new(settings, body, &params.thresholds);
         let file = temp_file(self.dispatch_dir())?;
-        let mut w = body_writer(BufWriter::with_capacity(1 << 20, file));
-        let mut header_rec = csv::ByteRecord::new();
-        for &i in &kept {
-            header_rec.push_field(&self.columns[i]);
-        }
-        for c in &out_cols {
-            header_rec.push_field(c.as_bytes());
-        }
-        w.write_byte_record(&header_rec).map_err(csv_io)?;
+        let mut w = BufWriter::with_capacity(1 << 20, file);
+        // Rows are built as CSV bytes, copying each input record raw where it can (see `rows`).
+        let mut buf = Vec::new();
+        rows::write_record(
+            &mut buf,
+            kept.iter()
+                .map(|&i| self.columns[i].as_slice())
+                .chain(out_cols.iter().map(|c| c.as_bytes())),
+        );
+        w.write_all(&buf)?;
         let union_index = &self.column_index;
         let spill = self.spill.take().expect("spill exists until finish");
-        let mut out_rec = csv::ByteRecord::new();
         let mut rec = csv::ByteRecord::new();
         let mut chunk_no = 0;
         spill.replay(|chunk| {
@@ -544,32 +556,48 @@ impl Fit {
                 source,
             })?;
             let header: Header = reader.header.clone();
+            let bytes = reader.bytes();
             // Where each union column sits in this chunk.
             let mut pos = vec![None; union_index.len()];
             for (i, n) in header.names.iter().enumerate() {
                 pos[union_index[n]] = Some(i);
             }
+            // The kept columns are exactly this chunk's columns, in order: rows can be copied as is.
+            let identity = kept.len() == header.len()
+                && kept.iter().enumerate().all(|(k, &u)| pos[u] == Some(k));
             let cols: Columns = scorer.columns(&header);
+            buf.clear();
             while reader.read(&mut rec).map_err(|source| Error::Body {
                 chunk: chunk_no,
                 source,
             })? {
-                out_rec.clear();
-                for &u in &kept {
-                    out_rec.push_field(pos[u].and_then(|i| rec.get(i)).unwrap_or(b""));
+                let row_start = buf.len();
+                if identity {
+                    rows::write_input(&mut buf, bytes, &rec, None);
+                } else {
+                    for (k, &u) in kept.iter().enumerate() {
+                        if k > 0 {
+                            buf.push(b',');
+                        }
+                        rows::write_field(&mut buf, pos[u].and_then(|i| rec.get(i)).unwrap_or(b""));
+                    }
                 }
                 if score {
-                    scorer.score_row(&header, &cols, &rec, &mut out_rec);
+                    scorer.append_cells(&header, &cols, &rec, &mut buf);
+                    if kept.is_empty() {
+                        buf.remove(row_start);
+                    }
                 }
-                w.write_byte_record(&out_rec).map_err(csv_io)?;
+                buf.push(b'\n');
+                if buf.len() >= 1 << 20 {
+                    w.write_all(&buf)?;
+                    buf.clear();
+                }
             }
+            w.write_all(&buf)?;
             Ok(())
         })?;
-        let mut file = w
-            .into_inner()
-            .map_err(|e| Error::Io(e.into_error()))?
-            .into_inner()
-            .map_err(|e| e.into_error())?;
+        let mut file = w.into_inner().map_err(|e| e.into_error())?;
         file.flush()?;
         let len = file.seek(SeekFrom::End(0))?;
         file.seek(SeekFrom::Start(0))?;
@@ -578,9 +606,6 @@ impl Fit {
     }
 }
 
-fn csv_io(e: csv::Error) -> Error {
-    Error::Io(std::io::Error::other(e.to_string()))
-}
 
 impl SearchCommand for Fit {
     fn getinfo(&self) -> Reply {

@@ -4,7 +4,9 @@
 pub mod apply;
 pub mod fit;
 pub mod models;
-mod score;
+pub mod passthrough;
+pub mod rows;
+pub mod score;
 mod spill;
 
 use std::fs::File;
@@ -141,6 +143,9 @@ pub fn build(name: &str, ctx: &Context) -> Result<Box<dyn SearchCommand>> {
         "summary" => Ok(Box::new(models::ModelCommand::summary(ctx)?)),
         "listmodels" => Ok(Box::new(models::ModelCommand::list(ctx)?)),
         "deletemodel" => Ok(Box::new(models::ModelCommand::delete(ctx)?)),
+        // Baselines for `smbdensity bench`; not part of the app's commands.conf.
+        "__passthrough_csv" => Ok(Box::new(passthrough::CsvPassthrough)),
+        "__passthrough_raw" => Ok(Box::new(passthrough::RawPassthrough)),
         other => Err(Error::Args(crate::spl::ArgError(format!(
             "unknown command \"{other}\""
         )))),

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use crate::density::rng::Rng;
 use crate::density::{BoundaryRange, is_outlier, pyfmt};
+use super::rows::write_field;
 use crate::model::{DensityBody, Group, KeyCanon};
 use crate::protocol::body::{FieldValue, Header, field_value, mv_encode};
 use crate::spl::ThresholdSet;
@@ -111,7 +112,13 @@ impl RowIssues {
 }
 
 /// Parses a feature value. Only finite numbers in plain decimal or exponent notation count.
+#[inline]
 pub fn parse_number(v: &[u8]) -> Option<f64> {
+    // Fast path: short unsigned integer text (counts) converts exactly, as `str::parse` would.
+    if !v.is_empty() && v.len() <= 15 && v.iter().all(u8::is_ascii_digit) {
+        let n = v.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+        return Some(n as f64);
+    }
     let s = std::str::from_utf8(v).ok()?;
     // Rust also accepts "inf", "nan" and "infinity"; those are not counts.
     if !s
@@ -144,19 +151,26 @@ struct GroupText {
     ranges: Vec<Vec<BoundaryRange>>,
     text: Vec<Vec<u8>>,
     mv: Vec<Vec<u8>>,
+    /// The `BoundaryRanges` and `__mv_BoundaryRanges` cells as CSV bytes, each preceded by a comma.
+    tail: Vec<u8>,
 }
+
+type GroupIndex = HashMap<Vec<u8>, u32, foldhash::fast::RandomState>;
 
 /// Scores rows against a model's groups.
 pub struct Scorer {
     pub settings: Settings,
     groups: Vec<Group>,
-    index: HashMap<Vec<u8>, u32>,
+    index: GroupIndex,
+    /// The key and group of the last row looked up: rows arrive grouped by time, so runs are common.
+    last: Option<(Vec<u8>, Option<u32>)>,
     integral: bool,
     /// Per by-field key canonicalisation (empty for native models: text as received).
     key_canon: Vec<KeyCanon>,
     /// The stored boundaries match the settings' thresholds.
     use_stored: bool,
-    texts: Vec<Option<GroupText>>,
+    /// Boxed, so a million groups cost a pointer each until used.
+    texts: Vec<Option<Box<GroupText>>>,
     key: Vec<u8>,
     rng: Rng,
     pub issues: RowIssues,
@@ -169,7 +183,7 @@ impl Scorer {
         mut body: DensityBody,
         stored_thresholds: &ThresholdSet,
     ) -> Scorer {
-        let mut index = HashMap::with_capacity(body.groups.len());
+        let mut index = GroupIndex::with_capacity_and_hasher(body.groups.len(), Default::default());
         for (i, g) in body.groups.iter_mut().enumerate() {
             index.insert(std::mem::take(&mut g.key), i as u32);
         }
@@ -180,6 +194,7 @@ impl Scorer {
             settings,
             groups: body.groups,
             index,
+            last: None,
             integral: body.integral_feature,
             key_canon: body.key_canon,
             use_stored,
@@ -205,7 +220,8 @@ impl Scorer {
     fn group_text(&mut self, g: usize) -> &GroupText {
         if self.texts[g].is_none() {
             let group = &self.groups[g];
-            let ranges: Vec<Vec<BoundaryRange>> = if self.use_stored {
+            // Models may leave out boundaries that are cheap to recompute (see `model::store`).
+            let ranges: Vec<Vec<BoundaryRange>> = if self.use_stored && !group.boundaries.is_empty() {
                 group.boundaries.clone()
             } else {
                 self.settings
@@ -229,19 +245,24 @@ impl Scorer {
                 text.push(lines.join("\n").into_bytes());
                 mv.push(mv_encode(lines.iter()));
             }
-            self.texts[g] = Some(GroupText { ranges, text, mv });
+            let mut tail = Vec::new();
+            for cell in text.iter().chain(mv.iter()) {
+                tail.push(b',');
+                write_field(&mut tail, cell);
+            }
+            self.texts[g] = Some(Box::new(GroupText {
+                ranges,
+                text,
+                mv,
+                tail,
+            }));
         }
         self.texts[g].as_ref().expect("just filled")
     }
 
-    /// Appends this row's output cells to `out`.
-    pub fn score_row(
-        &mut self,
-        header: &Header,
-        cols: &Columns,
-        rec: &csv::ByteRecord,
-        out: &mut csv::ByteRecord,
-    ) {
+    /// Reads the row's feature value and finds its group, counting the rows that get empty outputs.
+    #[inline]
+    fn classify(&mut self, header: &Header, cols: &Columns, rec: &csv::ByteRecord) -> Option<(f64, u32)> {
         let x = match field_value(header, rec, cols.feature) {
             FieldValue::Empty => {
                 self.issues.empty_value += 1;
@@ -262,29 +283,51 @@ impl Scorer {
                 self.issues.chunk_non_numeric += 1;
                 None
             }
+        }?;
+        self.key.clear();
+        for (i, c) in cols.by.iter().enumerate() {
+            let v = c.and_then(|c| rec.get(c)).unwrap_or(b"");
+            // Models imported from MLTK match integer and boolean by-fields by value (`07` finds
+            // MLTK's group `7`); native models match the text as received.
+            let canon = self.key_canon.get(i).copied().unwrap_or_default();
+            canon.push_key_value(v, &mut self.key);
+        }
+        let g = match &self.last {
+            Some((k, g)) if *k == self.key => *g,
+            _ => {
+                let g = self.index.get(&self.key).copied();
+                match &mut self.last {
+                    Some((k, last)) => {
+                        k.clear();
+                        k.extend_from_slice(&self.key);
+                        *last = g;
+                    }
+                    None => self.last = Some((self.key.clone(), g)),
+                }
+                g
+            }
         };
-        let group = x.and_then(|_| {
-            self.key.clear();
-            for (i, c) in cols.by.iter().enumerate() {
-                let v = c.and_then(|c| rec.get(c)).unwrap_or(b"");
-                // Models imported from MLTK match integer and boolean by-fields by value (`07` finds
-                // MLTK's group `7`); native models match the text as received.
-                let canon = self.key_canon.get(i).copied().unwrap_or_default();
-                canon.push_key_value(v, &mut self.key);
-            }
-            let g = self.index.get(&self.key).copied();
-            if g.is_none() {
-                self.issues.unseen_group += 1;
-            }
-            g
-        });
-        let (Some(x), Some(g)) = (x, group) else {
+        if g.is_none() {
+            self.issues.unseen_group += 1;
+        }
+        self.issues.scored += u64::from(g.is_some());
+        Some((x, g?))
+    }
+
+    /// Appends this row's output cells to `out`.
+    pub fn score_row(
+        &mut self,
+        header: &Header,
+        cols: &Columns,
+        rec: &csv::ByteRecord,
+        out: &mut csv::ByteRecord,
+    ) {
+        let Some((x, g)) = self.classify(header, cols, rec) else {
             for _ in 0..self.width() {
                 out.push_field(b"");
             }
             return;
         };
-        self.issues.scored += 1;
         let show_density = self.settings.show_density;
         let density = show_density.then(|| self.groups[g as usize].dist.pdf(x));
         let t = self.group_text(g as usize);
@@ -320,6 +363,48 @@ impl Scorer {
                     Some(x) => out.push_field(pyfmt::repr(x).as_bytes()),
                     None => out.push_field(b""),
                 }
+            }
+        }
+    }
+
+    /// Appends this row's output cells to `out` as CSV bytes, each preceded by a comma: what
+    /// [`Scorer::score_row`] and the CSV writer would produce, from per-group precomputed bytes.
+    #[inline]
+    pub fn append_cells(
+        &mut self,
+        header: &Header,
+        cols: &Columns,
+        rec: &csv::ByteRecord,
+        out: &mut Vec<u8>,
+    ) {
+        let Some((x, g)) = self.classify(header, cols, rec) else {
+            for _ in 0..self.width() {
+                out.push(b',');
+            }
+            return;
+        };
+        let show_density = self.settings.show_density;
+        let density = show_density.then(|| self.groups[g as usize].dist.pdf(x));
+        let t = self.group_text(g as usize);
+        for r in &t.ranges {
+            out.extend_from_slice(if is_outlier(r, x) { b",1.0" } else { b",0.0" });
+        }
+        out.extend_from_slice(&t.tail);
+        if let Some(d) = density {
+            out.push(b',');
+            write_field(out, pyfmt::repr(d).as_bytes());
+        }
+        if self.settings.full_sample || self.settings.sample || self.settings.options_json.is_some() {
+            let mut rec = csv::ByteRecord::new();
+            if self.settings.full_sample || self.settings.sample {
+                self.push_samples(g as usize, &mut rec);
+            }
+            if let Some(o) = &self.settings.options_json {
+                rec.push_field(o.as_bytes());
+            }
+            for f in rec.iter() {
+                out.push(b',');
+                write_field(out, f);
             }
         }
     }

@@ -26,7 +26,8 @@ use super::{Model, ModelBody, ModelHeader};
 use crate::spl::{ModelName, is_valid_model_name};
 
 pub const MAGIC: &[u8; 8] = b"SMBDMODL";
-pub const FORMAT_VERSION: u32 = 1;
+/// Version 2 stores groups compactly (see [`compact`]); version 1 files are still read.
+pub const FORMAT_VERSION: u32 = 2;
 const PREAMBLE_LEN: usize = 32;
 const FILE_PREFIX: &str = "__smbdensity_";
 const FILE_SUFFIX: &str = ".model";
@@ -397,7 +398,7 @@ impl Preamble {
             header_crc: u32_at(24),
             payload_crc: u32_at(28),
         };
-        if p.version != FORMAT_VERSION {
+        if p.version != FORMAT_VERSION && p.version != 1 {
             return Err(format!(
                 "format version {} is not supported by this smbdensity (it reads version {FORMAT_VERSION}); refit the model or upgrade the app",
                 p.version
@@ -416,7 +417,7 @@ impl Preamble {
 
 fn encode(model: &Model) -> Result<Vec<u8>, bincode::error::EncodeError> {
     let header = bincode::serde::encode_to_vec(&model.header, config())?;
-    let payload = bincode::serde::encode_to_vec(&model.body, config())?;
+    let payload = bincode::serde::encode_to_vec(compact::BodyOut(&model.body), config())?;
     let mut out = Vec::with_capacity(PREAMBLE_LEN + header.len() + payload.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -469,12 +470,129 @@ pub fn decode(bytes: &[u8]) -> Result<Model, String> {
     }
     let header: ModelHeader =
         decode_part(header).map_err(|e| format!("header does not decode: {e}"))?;
-    let body: ModelBody =
-        decode_part(payload).map_err(|e| format!("payload does not decode: {e}"))?;
+    let body: ModelBody = if p.version == 1 {
+        decode_part(payload)
+    } else {
+        decode_part::<compact::BodyIn>(payload).map(compact::BodyIn::into_body)
+    }
+    .map_err(|e| format!("payload does not decode: {e}"))?;
     Ok(Model { header, body })
 }
 
 /// Encodes a model exactly as [`ModelStore::save`] writes it (for tests and fuzzing).
 pub fn encode_model(model: &Model) -> Vec<u8> {
     encode(model).expect("in-memory models always encode")
+}
+
+/// The version-2 payload: per group, the boundaries of Normal and Exponential groups are left out (they
+/// are cheap to recompute, exactly, from the distribution when first needed) and a NaN `distance` is
+/// one byte. Groups of other distributions keep their precomputed boundaries.
+mod compact {
+    use serde::ser::{SerializeSeq, Serializer};
+    use serde::{Deserialize, Serialize};
+
+    use crate::density::{BoundaryRange, Distribution, GroupStats};
+    use crate::model::{DensityBody, Group, ModelBody};
+
+    fn recomputable(d: &Distribution) -> bool {
+        matches!(d, Distribution::Normal(_) | Distribution::Exponential(_))
+    }
+
+    pub struct BodyOut<'a>(pub &'a ModelBody);
+
+    #[derive(Serialize)]
+    enum BodyRef<'a> {
+        Density(DensityRef<'a>),
+    }
+
+    #[derive(Serialize)]
+    struct DensityRef<'a> {
+        integral_feature: bool,
+        groups: GroupsRef<'a>,
+    }
+
+    struct GroupsRef<'a>(&'a [Group]);
+
+    #[derive(Serialize)]
+    struct GroupRef<'a> {
+        key: &'a Vec<u8>,
+        stats: &'a GroupStats,
+        dist: &'a Distribution,
+        distance: Option<f64>,
+        sample: &'a [f64],
+        boundaries: &'a [Vec<BoundaryRange>],
+    }
+
+    impl Serialize for BodyOut<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let ModelBody::Density(b) = self.0;
+            BodyRef::Density(DensityRef {
+                integral_feature: b.integral_feature,
+                groups: GroupsRef(&b.groups),
+            })
+            .serialize(s)
+        }
+    }
+
+    impl Serialize for GroupsRef<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut seq = s.serialize_seq(Some(self.0.len()))?;
+            for g in self.0 {
+                seq.serialize_element(&GroupRef {
+                    key: &g.key,
+                    stats: &g.stats,
+                    dist: &g.dist,
+                    distance: (!g.distance.is_nan()).then_some(g.distance),
+                    sample: &g.sample,
+                    boundaries: if recomputable(&g.dist) { &[] } else { &g.boundaries },
+                })?;
+            }
+            seq.end()
+        }
+    }
+
+    #[derive(Deserialize)]
+    pub enum BodyIn {
+        Density(DensityIn),
+    }
+
+    #[derive(Deserialize)]
+    pub struct DensityIn {
+        integral_feature: bool,
+        groups: Vec<GroupIn>,
+    }
+
+    #[derive(Deserialize)]
+    struct GroupIn {
+        key: Vec<u8>,
+        stats: GroupStats,
+        dist: Distribution,
+        distance: Option<f64>,
+        sample: Vec<f64>,
+        boundaries: Vec<Vec<BoundaryRange>>,
+    }
+
+    impl BodyIn {
+        /// The model body. Left-out boundaries stay empty: the scorer computes them from the
+        /// distribution on first use.
+        pub fn into_body(self) -> ModelBody {
+            let BodyIn::Density(d) = self;
+            ModelBody::Density(DensityBody {
+                integral_feature: d.integral_feature,
+                groups: d
+                    .groups
+                    .into_iter()
+                    .map(|g| Group {
+                        key: g.key,
+                        stats: g.stats,
+                        dist: g.dist,
+                        distance: g.distance.unwrap_or(f64::NAN),
+                        sample: g.sample,
+                        boundaries: g.boundaries,
+                    })
+                    .collect(),
+                key_canon: Vec::new(),
+            })
+        }
+    }
 }

@@ -74,6 +74,8 @@ impl Header {
 /// Reads a chunk body: the header (if any) and an iterator of records. A UTF-8 BOM is skipped.
 pub struct BodyReader<'a> {
     reader: csv::Reader<&'a [u8]>,
+    /// The bytes being parsed (the body without its BOM); record positions index into them.
+    bytes: &'a [u8],
     pub header: Header,
     row: u64,
 }
@@ -93,6 +95,7 @@ impl<'a> BodyReader<'a> {
         };
         Ok(BodyReader {
             reader,
+            bytes: body,
             header: Header::new(names)?,
             row: 0,
         })
@@ -108,6 +111,11 @@ impl<'a> BodyReader<'a> {
             Ok(more) => Ok(more),
             Err(e) => Err(csv_error(e, self.row)),
         }
+    }
+
+    /// The bytes being parsed: `ByteRecord::position` offsets index into these.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
     }
 
     /// The 1-based number of the record last read.

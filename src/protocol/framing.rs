@@ -109,9 +109,10 @@ impl<R: BufRead> ChunkReader<R> {
         chunk: u64,
         what: &'static str,
     ) -> Result<Vec<u8>, FramingError> {
-        // Grow as bytes arrive rather than trusting the declared length with one allocation, so a
-        // lying header on a short stream costs only what was actually sent.
-        let mut buf = Vec::with_capacity(len.min(1 << 20) as usize);
+        // Reserve up to 64 MiB from the declared length (real chunks fit, so no re-copying while the
+        // body arrives); beyond that grow as bytes arrive, so a lying header on a short stream costs
+        // only what was actually sent. Reserved but unwritten pages are never touched.
+        let mut buf = Vec::with_capacity(len.min(64 << 20) as usize);
         let got = (&mut self.inner)
             .take(len)
             .read_to_end(&mut buf)
