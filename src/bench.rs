@@ -253,9 +253,16 @@ struct Conversation {
 
 impl Conversation {
     fn spawn(exe: &Path, command: &str, models: &Path) -> io::Result<Conversation> {
+        // 10,000 hosts × 168 hours is above the default max_groups; raise it as an admin would in
+        // local/smbdensity.conf.
+        let conf = models.join("bench-limits.conf");
+        if !conf.exists() {
+            std::fs::write(&conf, "[limits]\nmax_groups = 2000000\n")?;
+        }
         let mut child = Command::new(exe)
             .arg(command)
             .env("SMBDENSITY_MODEL_DIR", models)
+            .env("SMBDENSITY_CONF", &conf)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -21,7 +21,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_groups: 2_000_000,
+            max_groups: 1_000_000,
             max_fields_in_by_clause: 8,
             max_kde_parameter_size: 10_000,
             min_data_size_to_fit: 50,

@@ -29,7 +29,8 @@ pub struct Environment {
 
 impl Environment {
     /// The environment of a binary installed in a Splunk app: models in `<app>/lookups/` (or
-    /// `$SMBDENSITY_MODEL_DIR`), limits from `<app>/default|local/smbdensity.conf`.
+    /// `$SMBDENSITY_MODEL_DIR`), limits from `<app>/default|local/smbdensity.conf`, then from the file
+    /// `$SMBDENSITY_CONF` if set (for running outside an app, e.g. the benchmark).
     pub fn discover() -> Result<Environment> {
         let app = std::env::current_exe()
             .ok()
@@ -38,11 +39,14 @@ impl Environment {
             Some(d) if !d.is_empty() => Some(PathBuf::from(d)),
             _ => app.as_ref().map(|a| a.join("lookups")),
         };
-        Ok(Environment {
-            models_dir,
-            config: Limits::load(app.as_deref())?,
-            config_error: None,
-        })
+        let mut config = Limits::load(app.as_deref())?;
+        if let Some(extra) = std::env::var_os("SMBDENSITY_CONF").filter(|v| !v.is_empty()) {
+            let path = PathBuf::from(extra);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+            config.apply_conf(&text, &path)?;
+        }
+        Ok(Environment { models_dir, config, config_error: None })
     }
 
     pub fn store(&self) -> Result<ModelStore, StoreError> {
