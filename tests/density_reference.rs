@@ -539,3 +539,46 @@ fn gaussian_kde_cases_match_mltk() {
 fn beta_cases_match_mltk() {
     run_all("beta-");
 }
+
+/// `dist=auto` cases are informational (MLTK picks by random draws): check that every group gets a
+/// deterministic pick, and print ours next to MLTK's.
+#[test]
+fn auto_cases_select_deterministically() {
+    use smbdensity::density::Metric;
+    use smbdensity::density::auto::select;
+    for dir in cases("auto-") {
+        let case: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("case.json")).unwrap()).unwrap();
+        let fit = parse_args(case["fit_args"].as_str().unwrap());
+        let (ih, irows) = read_csv(&dir.join("input.csv"));
+        let count_i = col(&ih, "count");
+        let by_i: Vec<usize> = fit.by.iter().map(|b| col(&ih, b)).collect();
+        let mut groups: BTreeMap<Vec<String>, Vec<f64>> = BTreeMap::new();
+        for r in &irows {
+            if !r[count_i].is_empty() {
+                let key = by_i.iter().map(|i| hour_key(&r[*i])).collect();
+                groups
+                    .entry(key)
+                    .or_default()
+                    .push(r[count_i].parse().unwrap());
+            }
+        }
+        let mltk = &case["auto_chosen_by_group"];
+        for (k, v) in &groups {
+            let a = select(v, Metric::Wasserstein, &[], 10_000, 0).expect("a candidate fits");
+            let b = select(v, Metric::Wasserstein, &[], 10_000, 0).expect("a candidate fits");
+            assert_eq!(a, b, "selection must be deterministic");
+            let key = k.join("_");
+            println!(
+                "{} {key}: ours {:?} (W1 {:.4}), MLTK {}",
+                dir.file_name().unwrap().to_string_lossy(),
+                a.chosen.kind(),
+                a.distance,
+                mltk.get(&key)
+                    .or(case["auto_chosen"].get(0))
+                    .map(|v| v.to_string())
+                    .unwrap_or_default()
+            );
+        }
+    }
+}
