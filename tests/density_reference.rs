@@ -183,6 +183,10 @@ fn col(headers: &[String], name: &str) -> usize {
         .unwrap_or_else(|| panic!("no column {name}"))
 }
 
+fn col_of(headers: &[String], name: &str) -> usize {
+    col(headers, name)
+}
+
 fn rel_close(a: f64, b: f64, rel: f64) -> bool {
     (a - b).abs() <= rel * a.abs().max(b.abs()) + 1e-300
 }
@@ -464,6 +468,21 @@ fn run_case(dir: &Path) -> Outcome {
                     .expect("KDE other");
                 check("bandwidth", k.bandwidth(), bw.parse().unwrap(), 1e-12);
                 check("parameter size", k.size as f64, size.parse().unwrap(), 0.0);
+                if k.summary_other() != *other {
+                    out.notes.push(format!(
+                        "summary other {:?} vs {other:?} (within tolerance)",
+                        k.summary_other()
+                    ));
+                }
+                for (what, got, col) in [("mean", k.mean, "mean"), ("std", k.std, "std")] {
+                    if pyfmt::repr(got) != sr[col_of(&sh, col)] {
+                        out.notes.push(format!(
+                            "summary {what} {} vs {} (within tolerance)",
+                            pyfmt::repr(got),
+                            sr[col_of(&sh, col)]
+                        ));
+                    }
+                }
             }
             Fitted::Beta(b) => {
                 check("min", b.min, num("min"), 0.0);
