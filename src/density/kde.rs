@@ -122,6 +122,10 @@ impl GaussianKde {
         if sample.len() <= 1 || allclose_to_first(sample) {
             return Err(FitError::Constant("Gaussian KDE"));
         }
+        // scipy's covariance of non-finite data is NaN and its Cholesky fails.
+        if sample.iter().any(|v| !v.is_finite()) {
+            return Err(FitError::Numerical("Gaussian KDE"));
+        }
         let m = sample.len();
         let mf = m as f64;
         // numpy's order of operations (pairwise sums, in input order) for the summary's mean and std.
@@ -490,6 +494,10 @@ mod tests {
         );
         assert!(GaussianKde::fit(&[10000.0, 10001.0, 10000.5], 10_000, 0).is_err());
         assert!(GaussianKde::fit(&[1.0, 2.0], 10_000, 0).is_ok());
+        assert_eq!(
+            GaussianKde::fit(&[1.0, f64::INFINITY], 10_000, 0),
+            Err(FitError::Numerical("Gaussian KDE"))
+        );
     }
 
     #[test]
