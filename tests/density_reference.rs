@@ -183,6 +183,10 @@ fn col(headers: &[String], name: &str) -> usize {
         .unwrap_or_else(|| panic!("no column {name}"))
 }
 
+fn col_of(headers: &[String], name: &str) -> usize {
+    col(headers, name)
+}
+
 fn rel_close(a: f64, b: f64, rel: f64) -> bool {
     (a - b).abs() <= rel * a.abs().max(b.abs()) + 1e-300
 }
@@ -464,6 +468,21 @@ fn run_case(dir: &Path) -> Outcome {
                     .expect("KDE other");
                 check("bandwidth", k.bandwidth(), bw.parse().unwrap(), 1e-12);
                 check("parameter size", k.size as f64, size.parse().unwrap(), 0.0);
+                if k.summary_other() != *other {
+                    out.notes.push(format!(
+                        "summary other {:?} vs {other:?} (within tolerance)",
+                        k.summary_other()
+                    ));
+                }
+                for (what, got, col) in [("mean", k.mean, "mean"), ("std", k.std, "std")] {
+                    if pyfmt::repr(got) != sr[col_of(&sh, col)] {
+                        out.notes.push(format!(
+                            "summary {what} {} vs {} (within tolerance)",
+                            pyfmt::repr(got),
+                            sr[col_of(&sh, col)]
+                        ));
+                    }
+                }
             }
             Fitted::Beta(b) => {
                 check("min", b.min, num("min"), 0.0);
@@ -538,4 +557,47 @@ fn gaussian_kde_cases_match_mltk() {
 #[test]
 fn beta_cases_match_mltk() {
     run_all("beta-");
+}
+
+/// `dist=auto` cases are informational (MLTK picks by random draws): check that every group gets a
+/// deterministic pick, and print ours next to MLTK's.
+#[test]
+fn auto_cases_select_deterministically() {
+    use smbdensity::density::Metric;
+    use smbdensity::density::auto::select;
+    for dir in cases("auto-") {
+        let case: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("case.json")).unwrap()).unwrap();
+        let fit = parse_args(case["fit_args"].as_str().unwrap());
+        let (ih, irows) = read_csv(&dir.join("input.csv"));
+        let count_i = col(&ih, "count");
+        let by_i: Vec<usize> = fit.by.iter().map(|b| col(&ih, b)).collect();
+        let mut groups: BTreeMap<Vec<String>, Vec<f64>> = BTreeMap::new();
+        for r in &irows {
+            if !r[count_i].is_empty() {
+                let key = by_i.iter().map(|i| hour_key(&r[*i])).collect();
+                groups
+                    .entry(key)
+                    .or_default()
+                    .push(r[count_i].parse().unwrap());
+            }
+        }
+        let mltk = &case["auto_chosen_by_group"];
+        for (k, v) in &groups {
+            let a = select(v, Metric::Wasserstein, &[], 10_000, 0).expect("a candidate fits");
+            let b = select(v, Metric::Wasserstein, &[], 10_000, 0).expect("a candidate fits");
+            assert_eq!(a, b, "selection must be deterministic");
+            let key = k.join("_");
+            println!(
+                "{} {key}: ours {:?} (W1 {:.4}), MLTK {}",
+                dir.file_name().unwrap().to_string_lossy(),
+                a.chosen.kind(),
+                a.distance,
+                mltk.get(&key)
+                    .or(case["auto_chosen"].get(0))
+                    .map(|v| v.to_string())
+                    .unwrap_or_default()
+            );
+        }
+    }
 }

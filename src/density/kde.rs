@@ -65,6 +65,28 @@ impl SplitMix64 {
     }
 }
 
+/// scipy's effective sample size `1/Σwᵢ²` for `m` equal weights `1/m`. It is not exactly `m`: numpy
+/// forms the dot product with OpenBLAS' Haswell `ddot` (16 FMA lanes, pairwise lane reduction, plain
+/// tail), and reproducing that order makes the summary's `bandwidth` print MLTK's digits.
+fn scott_neff(m: usize) -> f64 {
+    let w = 1.0 / m as f64;
+    let full = m & !15;
+    let mut acc = [0.0f64; 16];
+    for _ in (0..full).step_by(16) {
+        for a in &mut acc {
+            *a = w.mul_add(w, *a);
+        }
+    }
+    let y: Vec<f64> = (0..4)
+        .map(|l| (acc[l] + acc[l + 4]) + (acc[8 + l] + acc[12 + l]))
+        .collect();
+    let mut dot = (y[0] + y[2]) + (y[1] + y[3]);
+    for _ in full..m {
+        dot += w * w;
+    }
+    1.0 / dot
+}
+
 /// The stored sample when a group has more than `max_points` values: `max_points` distinct positions
 /// drawn **without replacement** by a partial Fisher–Yates shuffle driven by SplitMix64(`seed`), then
 /// kept in input order. MLTK draws with replacement from numpy's global RNG, which cannot be matched;
@@ -100,6 +122,10 @@ impl GaussianKde {
         if sample.len() <= 1 || allclose_to_first(sample) {
             return Err(FitError::Constant("Gaussian KDE"));
         }
+        // scipy's covariance of non-finite data is NaN and its Cholesky fails.
+        if sample.iter().any(|v| !v.is_finite()) {
+            return Err(FitError::Numerical("Gaussian KDE"));
+        }
         let m = sample.len();
         let mf = m as f64;
         // numpy's order of operations (pairwise sums, in input order) for the summary's mean and std.
@@ -107,7 +133,7 @@ impl GaussianKde {
         let sq: Vec<f64> = sample.iter().map(|x| (x - mean) * (x - mean)).collect();
         let ss = np_sum(&sq);
         let std = (ss / mf).sqrt();
-        let factor = mf.powf(-0.2);
+        let factor = scott_neff(m).powf(-0.2);
         let data_cov = ss / (mf - 1.0);
         let h = (data_cov * factor * factor).sqrt();
 
@@ -468,6 +494,10 @@ mod tests {
         );
         assert!(GaussianKde::fit(&[10000.0, 10001.0, 10000.5], 10_000, 0).is_err());
         assert!(GaussianKde::fit(&[1.0, 2.0], 10_000, 0).is_ok());
+        assert_eq!(
+            GaussianKde::fit(&[1.0, f64::INFINITY], 10_000, 0),
+            Err(FitError::Numerical("Gaussian KDE"))
+        );
     }
 
     #[test]

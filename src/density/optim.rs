@@ -12,7 +12,7 @@
     clippy::manual_memcpy
 )]
 
-/// Result of [`hybrd`]: the last iterate, MINPACK's `info` code (1 = converged) and the call count.
+/// Result of [`fsolve`] (MINPACK `hybrd`): the last iterate, MINPACK's `info` code (1 = converged) and the call count.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HybrdResult {
     pub x: Vec<f64>,
