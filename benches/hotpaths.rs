@@ -30,7 +30,11 @@ fn time(name: &str, items: usize, mut f: impl FnMut()) {
 
 fn main() {
     let n = 50_000;
-    let body = Shape { hosts: 300, projected: false }.body(0, n);
+    let body = Shape {
+        hosts: 300,
+        projected: false,
+    }
+    .body(0, n);
     println!("chunk: {n} shaped rows, {} bytes\n", body.len());
 
     time("csv decode (BodyReader, ByteRecord)", n, || {
@@ -91,27 +95,46 @@ fn main() {
                 k
             })
             .collect();
-        let probes: Vec<&[u8]> = (0..1_000_000).map(|i| keys[(i * 7919) % keys.len()].as_slice()).collect();
-        let std_map: HashMap<Vec<u8>, u32> = keys.iter().enumerate().map(|(i, k)| (k.clone(), i as u32)).collect();
-        let fold_map: HashMap<Vec<u8>, u32, foldhash::fast::RandomState> =
-            keys.iter().enumerate().map(|(i, k)| (k.clone(), i as u32)).collect();
-        time(&format!("group lookup, {} groups, std SipHash", keys.len()), probes.len(), || {
-            let mut s = 0u64;
-            for p in &probes {
-                s += u64::from(*std_map.get(*p).unwrap());
-            }
-            black_box(s);
-        });
-        time(&format!("group lookup, {} groups, foldhash", keys.len()), probes.len(), || {
-            let mut s = 0u64;
-            for p in &probes {
-                s += u64::from(*fold_map.get(*p).unwrap());
-            }
-            black_box(s);
-        });
+        let probes: Vec<&[u8]> = (0..1_000_000)
+            .map(|i| keys[(i * 7919) % keys.len()].as_slice())
+            .collect();
+        let std_map: HashMap<Vec<u8>, u32> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.clone(), i as u32))
+            .collect();
+        let fold_map: HashMap<Vec<u8>, u32, foldhash::fast::RandomState> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.clone(), i as u32))
+            .collect();
+        time(
+            &format!("group lookup, {} groups, std SipHash", keys.len()),
+            probes.len(),
+            || {
+                let mut s = 0u64;
+                for p in &probes {
+                    s += u64::from(*std_map.get(*p).unwrap());
+                }
+                black_box(s);
+            },
+        );
+        time(
+            &format!("group lookup, {} groups, foldhash", keys.len()),
+            probes.len(),
+            || {
+                let mut s = 0u64;
+                for p in &probes {
+                    s += u64::from(*fold_map.get(*p).unwrap());
+                }
+                black_box(s);
+            },
+        );
     }
 
-    let counts: Vec<String> = (0..1_000_000u64).map(|i| (i * 37 % 5000).to_string()).collect();
+    let counts: Vec<String> = (0..1_000_000u64)
+        .map(|i| (i * 37 % 5000).to_string())
+        .collect();
     time("parse_number (integer counts)", counts.len(), || {
         let mut s = 0.0;
         for c in &counts {
@@ -126,7 +149,9 @@ fn main() {
         }
         black_box(s);
     });
-    let xs: Vec<f64> = (0..200_000).map(|i| (i as f64) * 0.7301 - 1234.5678).collect();
+    let xs: Vec<f64> = (0..200_000)
+        .map(|i| (i as f64) * 0.7301 - 1234.5678)
+        .collect();
     time("pyfmt::repr (Python float repr)", xs.len(), || {
         let mut n = 0;
         for x in &xs {

@@ -323,7 +323,10 @@ impl Conversation {
     /// Closes stdin, drains stdout and reaps the child.
     fn finish(self) -> io::Result<()> {
         let Conversation {
-            child, to, mut from, ..
+            child,
+            to,
+            mut from,
+            ..
         } = self;
         drop(to);
         io::copy(&mut from, &mut io::sink())?;
@@ -457,7 +460,11 @@ fn best(runs: &[Run]) -> Run {
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
-    if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v[v.len() / 2]
+    }
 }
 
 fn not_supported(e: &str) -> bool {
@@ -470,7 +477,9 @@ fn fmt_rate(rows: usize, secs: f64) -> String {
 
 /// Runs the benchmark and prints the table to `out`. Progress goes to stderr.
 pub fn run(opts: &Options, out: &mut impl Write) -> Result<(), Box<dyn std::error::Error>> {
-    let work = tempfile::Builder::new().prefix("smbdensity-bench").tempdir()?;
+    let work = tempfile::Builder::new()
+        .prefix("smbdensity-bench")
+        .tempdir()?;
     let models = work.path().join("lookups");
     let dispatch = work.path().join("dispatch");
     std::fs::create_dir_all(&models)?;
@@ -496,9 +505,8 @@ pub fn run(opts: &Options, out: &mut impl Write) -> Result<(), Box<dyn std::erro
     let dists = ["norm", "expon", "gaussian_kde", "beta", "auto"];
     let mut model_ok = Vec::new();
     for d in dists {
-        let line = format!(
-            r#"fit smbdensity count by "HourOfDay,DayOfWeek" dist={d} into bench_{d}"#
-        );
+        let line =
+            format!(r#"fit smbdensity count by "HourOfDay,DayOfWeek" dist={d} into bench_{d}"#);
         let r = converse(
             exe,
             &line,
@@ -542,15 +550,26 @@ pub fn run(opts: &Options, out: &mut impl Write) -> Result<(), Box<dyn std::erro
     }
     let mut results: Vec<Vec<Run>> = vec![Vec::new(); cases.len()];
     for round in 0..opts.rounds {
-        progress(&format!("apply and pass-through, round {}/{}", round + 1, opts.rounds));
+        progress(&format!(
+            "apply and pass-through, round {}/{}",
+            round + 1,
+            opts.rounds
+        ));
         for (i, (_, line, proj)) in cases.iter().enumerate() {
             let bodies = if *proj { &proj_pool } else { &full_pool };
-            let r = converse(exe, line, &models, &dispatch, &Source::Pool { bodies, rows });
+            let r = converse(
+                exe,
+                line,
+                &models,
+                &dispatch,
+                &Source::Pool { bodies, rows },
+            );
             if let Some(e) = &r.error {
                 progress(&format!("{line}: {e}"));
             }
-            if *proj && r.required_fields.as_deref()
-                != Some(&["count".to_string(), "HourOfDay".into(), "DayOfWeek".into()][..])
+            if *proj
+                && r.required_fields.as_deref()
+                    != Some(&["count".to_string(), "HourOfDay".into(), "DayOfWeek".into()][..])
             {
                 progress(&format!(
                     "apply's getinfo listed required_fields {:?}; the projected case assumes count,HourOfDay,DayOfWeek",
@@ -580,9 +599,8 @@ pub fn run(opts: &Options, out: &mut impl Write) -> Result<(), Box<dyn std::erro
     let mut fit_secs = Vec::new();
     for d in dists {
         progress(&format!("fit {d}, {} rows", opts.fit_rows));
-        let line = format!(
-            r#"fit smbdensity count by "HourOfDay,DayOfWeek" dist={d} into benchfit_{d}"#
-        );
+        let line =
+            format!(r#"fit smbdensity count by "HourOfDay,DayOfWeek" dist={d} into benchfit_{d}"#);
         let r = converse(
             exe,
             &line,
@@ -663,7 +681,13 @@ pub fn run(opts: &Options, out: &mut impl Write) -> Result<(), Box<dyn std::erro
         let mut load = Vec::new();
         let mut load168 = Vec::new();
         for _ in 0..opts.latency_runs.min(5) {
-            let r = converse(exe, "apply bench_many", &models, &dispatch, &Source::List(&small));
+            let r = converse(
+                exe,
+                "apply bench_many",
+                &models,
+                &dispatch,
+                &Source::List(&small),
+            );
             load.push(r.first_chunk_secs);
             let r = converse(
                 exe,
@@ -684,7 +708,11 @@ pub fn run(opts: &Options, out: &mut impl Write) -> Result<(), Box<dyn std::erro
         let many_pool = pool(many, opts.rows);
         let mut runs = Vec::new();
         for round in 0..opts.rounds {
-            progress(&format!("apply on {groups} groups, round {}/{}", round + 1, opts.rounds));
+            progress(&format!(
+                "apply on {groups} groups, round {}/{}",
+                round + 1,
+                opts.rounds
+            ));
             runs.push(converse(
                 exe,
                 "apply bench_many",
@@ -734,7 +762,10 @@ pub fn run(opts: &Options, out: &mut impl Write) -> Result<(), Box<dyn std::erro
     if let Some((_, norm)) = fit_secs.iter().find(|(d, _)| *d == "norm") {
         for (d, s) in &fit_secs {
             if *d != "norm" {
-                notes.push(format!("fit {d} / fit norm: {:.2}x (target <= 3)", s / norm));
+                notes.push(format!(
+                    "fit {d} / fit norm: {:.2}x (target <= 3)",
+                    s / norm
+                ));
             }
         }
     }
@@ -746,10 +777,12 @@ pub fn run(opts: &Options, out: &mut impl Write) -> Result<(), Box<dyn std::erro
 fn print_table(out: &mut impl Write, table: &[Row], notes: &[String]) -> io::Result<()> {
     // Seconds per row of a baseline, so cases of different sizes compare fairly.
     let per_row = |name: &str| {
-        table
-            .iter()
-            .find(|r| r.case == name)
-            .and_then(|r| r.run.as_ref().filter(|run| run.error.is_none()).map(|run| run.secs / r.rows.max(1) as f64))
+        table.iter().find(|r| r.case == name).and_then(|r| {
+            r.run
+                .as_ref()
+                .filter(|run| run.error.is_none())
+                .map(|run| run.secs / r.rows.max(1) as f64)
+        })
     };
     let (csv, raw) = (per_row("pass-through csv"), per_row("pass-through raw"));
     writeln!(
@@ -761,7 +794,9 @@ fn print_table(out: &mut impl Write, table: &[Row], notes: &[String]) -> io::Res
         match (&r.run, &r.na) {
             (Some(run), None) => {
                 let mine = run.secs / r.rows.max(1) as f64;
-                let ratio = |base: Option<f64>| base.map(|b| format!("{:.2}", mine / b)).unwrap_or_default();
+                let ratio = |base: Option<f64>| {
+                    base.map(|b| format!("{:.2}", mine / b)).unwrap_or_default()
+                };
                 writeln!(
                     out,
                     "| {} | {} | {:.3} | {} | {} | {} | {} |",

@@ -2,11 +2,11 @@
 //! against a saved model and answers each chunk with those rows, in order.
 
 use super::fit::options_for_show;
+use super::rows;
 use super::score::{Scorer, Settings, options_json};
 use super::{Context, Output, ReplyBody, SearchCommand};
 use crate::error::{Error, Result};
 use crate::model::{ModelBody, ModelHeader};
-use super::rows;
 use crate::protocol::body::BodyReader;
 use crate::protocol::metadata::Reply;
 use crate::spl::{self, ApplyArgs};

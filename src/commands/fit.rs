@@ -606,7 +606,6 @@ impl Fit {
     }
 }
 
-
 impl SearchCommand for Fit {
     fn getinfo(&self) -> Reply {
         Reply {

@@ -46,7 +46,11 @@ impl Environment {
                 .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
             config.apply_conf(&text, &path)?;
         }
-        Ok(Environment { models_dir, config, config_error: None })
+        Ok(Environment {
+            models_dir,
+            config,
+            config_error: None,
+        })
     }
 
     pub fn store(&self) -> Result<ModelStore, StoreError> {

@@ -25,10 +25,18 @@ impl SearchCommand for CsvPassthrough {
         }
     }
 
-    fn execute(&mut self, body: &[u8], _finished: bool, _chunk: u64, out: &mut Output) -> Result<()> {
+    fn execute(
+        &mut self,
+        body: &[u8],
+        _finished: bool,
+        _chunk: u64,
+        out: &mut Output,
+    ) -> Result<()> {
         let mut buf = Vec::with_capacity(body.len() + body.len() / 8 + 64);
         if !body.is_empty() {
-            let mut r = csv::ReaderBuilder::new().has_headers(false).from_reader(body);
+            let mut r = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(body);
             let mut w = body_writer(&mut buf);
             let mut rec = csv::ByteRecord::new();
             let mut first = true;
@@ -52,7 +60,13 @@ impl SearchCommand for RawPassthrough {
         }
     }
 
-    fn execute(&mut self, body: &[u8], _finished: bool, _chunk: u64, out: &mut Output) -> Result<()> {
+    fn execute(
+        &mut self,
+        body: &[u8],
+        _finished: bool,
+        _chunk: u64,
+        out: &mut Output,
+    ) -> Result<()> {
         out.body = ReplyBody::Bytes(body.to_vec());
         Ok(())
     }

@@ -119,7 +119,16 @@ mod tests {
     #[test]
     fn quoting_matches_the_csv_writer() {
         let cells: [&[u8]; 10] = [
-            b"", b"plain", b"a,b", b"say \"hi\"", b"l1\nl2", b"cr\r", b" sp ", b"$x$;$y$", b"\"", b"\xff\xfe",
+            b"",
+            b"plain",
+            b"a,b",
+            b"say \"hi\"",
+            b"l1\nl2",
+            b"cr\r",
+            b" sp ",
+            b"$x$;$y$",
+            b"\"",
+            b"\xff\xfe",
         ];
         let mut records: Vec<Vec<&[u8]>> = Vec::new();
         for a in cells {

@@ -7,9 +7,9 @@
 
 use std::collections::HashMap;
 
+use super::rows::write_field;
 use crate::density::rng::Rng;
 use crate::density::{BoundaryRange, is_outlier, pyfmt};
-use super::rows::write_field;
 use crate::model::{DensityBody, Group, KeyCanon};
 use crate::protocol::body::{FieldValue, Header, field_value, mv_encode};
 use crate::spl::ThresholdSet;
@@ -221,7 +221,8 @@ impl Scorer {
         if self.texts[g].is_none() {
             let group = &self.groups[g];
             // Models may leave out boundaries that are cheap to recompute (see `model::store`).
-            let ranges: Vec<Vec<BoundaryRange>> = if self.use_stored && !group.boundaries.is_empty() {
+            let ranges: Vec<Vec<BoundaryRange>> = if self.use_stored && !group.boundaries.is_empty()
+            {
                 group.boundaries.clone()
             } else {
                 self.settings
@@ -262,7 +263,12 @@ impl Scorer {
 
     /// Reads the row's feature value and finds its group, counting the rows that get empty outputs.
     #[inline]
-    fn classify(&mut self, header: &Header, cols: &Columns, rec: &csv::ByteRecord) -> Option<(f64, u32)> {
+    fn classify(
+        &mut self,
+        header: &Header,
+        cols: &Columns,
+        rec: &csv::ByteRecord,
+    ) -> Option<(f64, u32)> {
         let x = match field_value(header, rec, cols.feature) {
             FieldValue::Empty => {
                 self.issues.empty_value += 1;
@@ -394,7 +400,8 @@ impl Scorer {
             out.push(b',');
             write_field(out, pyfmt::repr(d).as_bytes());
         }
-        if self.settings.full_sample || self.settings.sample || self.settings.options_json.is_some() {
+        if self.settings.full_sample || self.settings.sample || self.settings.options_json.is_some()
+        {
             let mut rec = csv::ByteRecord::new();
             if self.settings.full_sample || self.settings.sample {
                 self.push_samples(g as usize, &mut rec);

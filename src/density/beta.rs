@@ -499,6 +499,7 @@ impl Beta {
                     area: r.area,
                     // MLTK's literal `0` end stays an integer when the data is.
                     end_integral: integral && r.literal_end,
+                    begin_integral: integral && r.literal_begin && begin.is_finite(),
                 }
             })
             .collect()
@@ -513,6 +514,8 @@ struct Range {
     area: Area,
     /// The end is MLTK's integer literal `0` (the `[-inf, 0, 0]` range).
     literal_end: bool,
+    /// The begin is MLTK's integer literal `1` (the `[1, inf, 0]` range).
+    literal_begin: bool,
 }
 
 impl Range {
@@ -522,6 +525,7 @@ impl Range {
             end,
             area: Area::Rounded(area),
             literal_end: false,
+            literal_begin: false,
         }
     }
     fn below_min() -> Range {
@@ -530,6 +534,7 @@ impl Range {
             end: 0.0,
             area: Area::Zero,
             literal_end: true,
+            literal_begin: false,
         }
     }
     fn above_max() -> Range {
@@ -538,6 +543,7 @@ impl Range {
             end: f64::INFINITY,
             area: Area::Zero,
             literal_end: false,
+            literal_begin: true,
         }
     }
 }

@@ -33,12 +33,14 @@ impl Exponential {
             end: self.loc,
             area: Area::Zero,
             end_integral: integral,
+            begin_integral: false,
         };
         let upper = |u: f64| BoundaryRange {
             begin: self.ppf(1.0 - u),
             end: f64::INFINITY,
             area: Area::Rounded(u),
             end_integral: false,
+            begin_integral: false,
         };
         match threshold {
             Threshold::Total(t) => vec![below_min, upper(t)],

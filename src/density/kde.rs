@@ -246,6 +246,7 @@ impl GaussianKde {
             end,
             area: Area::Rounded(area),
             end_integral: false,
+            begin_integral: false,
         };
         match t {
             Threshold::Total(t) => self.level_set(t).into_iter().map(range).collect(),

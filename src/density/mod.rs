@@ -173,6 +173,8 @@ pub struct BoundaryRange {
     pub area: Area,
     /// The end is the training minimum of an integer-typed column, which Python prints without `.0`.
     pub end_integral: bool,
+    /// The begin is an integer in an integer-typed column (Beta's `[1, inf, 0]` range rescaled).
+    pub begin_integral: bool,
 }
 
 impl BoundaryRange {
@@ -184,7 +186,7 @@ impl BoundaryRange {
 
     /// Appends MLTK's text for this range, `begin:end:area`.
     pub fn write_text(&self, out: &mut String) {
-        pyfmt::write_bound(out, self.begin, false);
+        pyfmt::write_bound(out, self.begin, self.begin_integral);
         out.push(':');
         pyfmt::write_bound(out, self.end, self.end_integral);
         out.push(':');

@@ -34,12 +34,14 @@ impl Normal {
             end: self.ppf(l),
             area: Area::Exact(area),
             end_integral: false,
+            begin_integral: false,
         };
         let upper = |u: f64, area: f64| BoundaryRange {
             begin: self.ppf(1.0 - u),
             end: f64::INFINITY,
             area: Area::Exact(area),
             end_integral: false,
+            begin_integral: false,
         };
         match threshold {
             Threshold::Total(t) => vec![lower(t / 2.0, t / 2.0), upper(t / 2.0, t / 2.0)],

@@ -544,7 +544,11 @@ mod compact {
                     dist: &g.dist,
                     distance: (!g.distance.is_nan()).then_some(g.distance),
                     sample: &g.sample,
-                    boundaries: if recomputable(&g.dist) { &[] } else { &g.boundaries },
+                    boundaries: if recomputable(&g.dist) {
+                        &[]
+                    } else {
+                        &g.boundaries
+                    },
                 })?;
             }
             seq.end()
