@@ -11,6 +11,8 @@ pub mod demo;
 pub mod density;
 pub mod driver;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod model;
 pub mod protocol;
 pub mod spl;

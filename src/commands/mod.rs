@@ -3,7 +3,7 @@
 
 pub mod apply;
 pub mod fit;
-mod score;
+pub(crate) mod score;
 mod spill;
 
 use std::fs::File;
