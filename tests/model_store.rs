@@ -34,6 +34,17 @@ fn fit(models: &Path, model: &str, body: &str) {
     let r = run(&Spawn::command("fit", models), input);
     r.assert_sane(&format!("fit {model}"), 512);
     r.assert_ok(&format!("fit {model}"));
+    for e in fs::read_dir(models).unwrap() {
+        let p = e.unwrap().path();
+        if fs::symlink_metadata(&p).unwrap().is_file() {
+            let bytes = fs::read(&p).unwrap();
+            assert!(
+                !support::contains(&bytes, support::SESSION_KEY.as_bytes()),
+                "session key in {}",
+                p.display()
+            );
+        }
+    }
 }
 
 /// Runs an apply of `model` over a small chunk and returns the run.
