@@ -12,6 +12,8 @@ pub mod demo;
 pub mod density;
 pub mod driver;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod model;
 pub mod protocol;
 pub mod spl;

@@ -195,7 +195,12 @@ impl ModelStore {
     }
 
     fn read_mltk(&self, name: &ModelName, path: &Path) -> Result<(Vec<u8>, u64), StoreError> {
-        let bytes = self.read_file(name, path)?;
+        // MLTK's files have no preamble; they are bounded by MLTK's own CSV field limit (2^30).
+        let f = self.open(name, path)?;
+        let mut bytes = Vec::new();
+        f.take(1 << 30)
+            .read_to_end(&mut bytes)
+            .map_err(|e| io_err(path, e))?;
         let created = fs::metadata(path)
             .ok()
             .and_then(|m| m.modified().ok())
@@ -216,10 +221,12 @@ impl ModelStore {
     fn load_native_header(&self, name: &ModelName) -> Result<ModelHeader, StoreError> {
         let path = self.path_for(name)?;
         let mut f = self.open(name, &path)?;
+        let len = f.metadata().map_err(|e| io_err(&path, e))?.len();
         let mut pre = [0u8; PREAMBLE_LEN];
         f.read_exact(&mut pre)
             .map_err(|_| invalid(&path, "truncated (shorter than its preamble)"))?;
         let p = Preamble::parse(&pre).map_err(|e| invalid(&path, e))?;
+        p.check_len(len).map_err(|e| invalid(&path, e))?;
         let mut header = vec![0u8; p.header_len.min(1 << 24) as usize];
         f.read_exact(&mut header)
             .map_err(|_| invalid(&path, "truncated inside its header"))?;
@@ -324,29 +331,42 @@ impl ModelStore {
         }
     }
 
-    /// Opens a model file without following a symlink out of the directory.
+    /// Opens a model file without following a symlink out of the directory. `O_NONBLOCK` keeps a FIFO
+    /// planted at the model path from blocking the open forever; anything but a regular file is refused.
     fn open(&self, name: &ModelName, path: &Path) -> Result<File, StoreError> {
-        match OpenOptions::new()
+        let f = match OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
             .open(path)
         {
-            Ok(f) => Ok(f),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(self.not_found(name)),
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(self.not_found(name)),
             Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-                Err(invalid(path, "is a symbolic link; refusing to follow it"))
+                return Err(invalid(path, "is a symbolic link; refusing to follow it"));
             }
-            Err(e) => Err(io_err(path, e)),
-        }
-    }
-
-    fn read_file(&self, name: &ModelName, path: &Path) -> Result<Vec<u8>, StoreError> {
-        let mut f = self.open(name, path)?;
+            Err(e) => return Err(io_err(path, e)),
+        };
         let meta = f.metadata().map_err(|e| io_err(path, e))?;
         if !meta.is_file() {
             return Err(invalid(path, "is not a regular file"));
         }
-        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        Ok(f)
+    }
+
+    /// Reads a model file whole, after checking its preamble against its size, so that a foreign or
+    /// lying file is refused before its size is allocated.
+    fn read_file(&self, name: &ModelName, path: &Path) -> Result<Vec<u8>, StoreError> {
+        let mut f = self.open(name, path)?;
+        let len = f.metadata().map_err(|e| io_err(path, e))?.len();
+        let mut pre = [0u8; PREAMBLE_LEN];
+        if len < PREAMBLE_LEN as u64 {
+            return Err(invalid(path, "truncated (shorter than its preamble)"));
+        }
+        f.read_exact(&mut pre).map_err(|e| io_err(path, e))?;
+        let p = Preamble::parse(&pre).map_err(|e| invalid(path, e))?;
+        p.check_len(len).map_err(|e| invalid(path, e))?;
+        let mut bytes = Vec::with_capacity(len as usize);
+        bytes.extend_from_slice(&pre);
         f.read_to_end(&mut bytes).map_err(|e| io_err(path, e))?;
         Ok(bytes)
     }
@@ -407,6 +427,28 @@ impl Preamble {
         Ok(p)
     }
 
+    /// Checks a file length against the lengths the preamble declares.
+    fn check_len(&self, len: u64) -> Result<(), String> {
+        let total = (PREAMBLE_LEN as u64 + self.header_len)
+            .checked_add(self.payload_len)
+            .ok_or("impossible payload length")?;
+        if len < total {
+            return Err(format!("truncated: {len} bytes, expected {total}"));
+        }
+        if len > total {
+            return Err(format!(
+                "{} unexpected bytes after the payload",
+                len - total
+            ));
+        }
+        if total > DECODE_LIMIT as u64 {
+            return Err(format!(
+                "declares {total} bytes, more than any model this version reads"
+            ));
+        }
+        Ok(())
+    }
+
     fn check_header(&self, header: &[u8]) -> Result<(), String> {
         if header.len() as u64 != self.header_len || crc32fast::hash(header) != self.header_crc {
             return Err("header checksum mismatch (the file is corrupted)".into());
@@ -446,22 +488,8 @@ pub fn decode(bytes: &[u8]) -> Result<Model, String> {
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| "truncated (shorter than its preamble)".to_string())?;
     let p = Preamble::parse(pre)?;
+    p.check_len(bytes.len() as u64)?;
     let header_end = PREAMBLE_LEN as u64 + p.header_len;
-    let total = header_end
-        .checked_add(p.payload_len)
-        .ok_or("impossible payload length")?;
-    if (bytes.len() as u64) < total {
-        return Err(format!(
-            "truncated: {} bytes, expected {total}",
-            bytes.len()
-        ));
-    }
-    if (bytes.len() as u64) > total {
-        return Err(format!(
-            "{} unexpected bytes after the payload",
-            bytes.len() as u64 - total
-        ));
-    }
     let header = &bytes[PREAMBLE_LEN..header_end as usize];
     let payload = &bytes[header_end as usize..];
     p.check_header(header)?;
