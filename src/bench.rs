@@ -9,6 +9,7 @@
 //! multivalue `dest`/`port` carried in `__mv_dest`/`__mv_port`. Two pass-through baselines run in the same
 //! process and the same rounds, so ratios hold on a noisy machine.
 
+use crate::demo::{DAYS, START};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -22,17 +23,6 @@ use crate::spl;
 pub const CHUNK_ROWS: usize = 50_000;
 /// Distinct chunks held in memory and cycled for long runs (1M rows, about 100 MB).
 const POOL_CHUNKS: usize = 20;
-const DAYS: [&str; 7] = [
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-    "Sunday",
-];
-/// 2026-10-05T00:00:00Z, a Monday.
-const START: i64 = 1_791_158_400;
 
 /// What to run.
 #[derive(Debug, Clone)]

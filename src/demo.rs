@@ -15,8 +15,9 @@ pub const BASELINE_FIT: &str = r#"fit smbdensity count by "HourOfDay,DayOfWeek" 
 pub const DETECTION_APPLY: &str = "apply smb_pdfmodel threshold=0.001";
 
 /// 2026-10-05T00:00:00Z, a Monday.
-const START: i64 = 1_791_158_400;
-const DAYS: [&str; 7] = [
+pub const START: i64 = 1_791_158_400;
+/// `strftime("%A")` names, Monday first.
+pub const DAYS: [&str; 7] = [
     "Monday",
     "Tuesday",
     "Wednesday",
