@@ -614,3 +614,27 @@ fn concurrent_fits_write_one_whole_model_and_applies_never_see_a_torn_one() {
     assert!(fits >= 6 && loads >= 20 && applies >= 2);
     let ModelBody::Density(_) = st.load(&name("cm")).unwrap().body;
 }
+
+/// Found by the `model_decode` fuzzer: a model whose checksums are right but whose header declares a
+/// 1.8 GB string made the decoder allocate that much before noticing the input was short. With the
+/// address space capped at 256 MiB, the old decoder aborts; the fixed one reports the file.
+#[test]
+fn a_lying_string_length_inside_a_valid_file_does_not_allocate() {
+    let input = fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fuzz/corpus/model_decode/regression-oom-string-length"
+    ))
+    .unwrap();
+    let cut = (u16::from_le_bytes([input[0], input[1]]) as usize).min(input.len() - 2);
+    let (h, p) = input[2..].split_at(cut);
+    let file = smbdensity::fuzzing::wrap_model(h, p, store::FORMAT_VERSION);
+    let models = tempfile::tempdir().unwrap();
+    fs::write(model_path(models.path(), "liar"), &file).unwrap();
+    let mut s = Spawn::command("apply", models.path());
+    s.vm_limit_mib = 256;
+    let mut input = getinfo(&["liar"], "");
+    input.extend(execute(true, b"count,h\n100,00000\n"));
+    let r = run(&s, input);
+    r.assert_sane("lying string length", 64);
+    r.assert_error("lying string length", "does not decode");
+}
