@@ -233,3 +233,62 @@ fn sampled_values_and_options() {
     );
     assert_ne!(a, c, "another seed draws other values");
 }
+
+/// `max_groups` and `max_model_size_mb` stop a fit with MLTK-style messages, and nothing is saved.
+#[test]
+fn limits_are_enforced_before_saving() {
+    let models = tempfile::tempdir().unwrap();
+    let conf = models.path().join("limits.conf");
+    let run = |limits: &str, line: &str| {
+        std::fs::write(&conf, format!("[limits]\n{limits}\n")).unwrap();
+        let mut child = std::process::Command::new(common::bin())
+            .args(["run", line, "--models"])
+            .arg(models.path())
+            .env("SMBDENSITY_CONF", &conf)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&sample(10, 2))
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(
+        "max_groups = 5",
+        r#"fit smbdensity count by "HourOfDay,DayOfWeek" dist=norm into m"#,
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("The number of groups can not exceed 5"),
+        "{err}"
+    );
+    let (code, err) = run(
+        "max_model_size_mb = 0",
+        r#"fit smbdensity count by "HourOfDay,DayOfWeek" dist=norm into m"#,
+    );
+    assert_eq!(code, Some(1));
+    assert!(err.contains("Model exceeds size limit ("), "{err}");
+    let (code, err) = run(
+        "max_fields_in_by_clause = 1",
+        r#"fit smbdensity count by "HourOfDay,DayOfWeek" into m"#,
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("The number of fields in the by clause cannot exceed 1"),
+        "{err}"
+    );
+    assert!(
+        !models.path().join("__smbdensity_m.model").exists(),
+        "a refused fit saves nothing"
+    );
+}
