@@ -383,7 +383,16 @@ impl Scorer {
         rec: &csv::ByteRecord,
         out: &mut Vec<u8>,
     ) {
-        let Some((x, g)) = self.classify(header, cols, rec) else {
+        let hit = self.classify(header, cols, rec);
+        self.append_hit(hit, out);
+    }
+
+    /// Appends the output cells of a row whose value and group (an index into the model's groups) are
+    /// already known, or the empty cells of a row that gets none: what [`Scorer::append_cells`] appends
+    /// after looking them up.
+    #[inline]
+    pub fn append_hit(&mut self, hit: Option<(f64, u32)>, out: &mut Vec<u8>) {
+        let Some((x, g)) = hit else {
             for _ in 0..self.width() {
                 out.push(b',');
             }
