@@ -587,7 +587,7 @@ impl Fit {
         let kept: Vec<usize> = (0..self.columns.len())
             .filter(|&i| !replaced(&self.columns[i]))
             .collect();
-        let mut scorer = Scorer::new(settings, body, &params.thresholds);
+        let mut scorer = Scorer::new(settings, body.into(), &params.thresholds);
         let file = temp_file(self.dispatch_dir())?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
         // Rows are built as CSV bytes, copying each input record raw where it can (see `rows`).
