@@ -6,7 +6,7 @@ use super::rows;
 use super::score::{Scorer, Settings, options_json};
 use super::{Context, Output, ReplyBody, SearchCommand};
 use crate::error::{Error, Result};
-use crate::model::{ModelBody, ModelHeader};
+use crate::model::ModelHeader;
 use crate::protocol::body::BodyReader;
 use crate::protocol::metadata::Reply;
 use crate::spl::{self, ApplyArgs};
@@ -47,8 +47,8 @@ impl Apply {
 
     fn load(&mut self) -> Result<()> {
         if self.scorer.is_none() {
-            let model = self.ctx.env.store()?.load(&self.args.model)?;
-            let h = &model.header;
+            let (h, body) = self.ctx.env.store()?.load_for_scoring(&self.args.model)?;
+            let h = &h;
             let stored = &h.params;
             let limits = &self.ctx.env.config;
             let p = &self.args.params;
@@ -106,7 +106,6 @@ impl Apply {
                 seed: p.random_state.or(stored.random_state).unwrap_or(0) as u64,
             };
             let stored_thresholds = stored.thresholds.clone();
-            let ModelBody::Density(body) = model.body;
             self.scorer = Some(Scorer::new(settings, body, &stored_thresholds));
         }
         Ok(())

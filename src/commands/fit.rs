@@ -56,6 +56,17 @@ impl Training {
     }
 }
 
+/// The spill tag of a chunk spilled as its raw body. Any other tag `n` marks a chunk of compact records
+/// whose header was the first `n` columns of the union.
+const RAW: u32 = 0;
+
+/// The group of a compact record whose row gets empty outputs.
+///
+/// Compact records: per row, a little-endian u32 group (its index in first-seen order, or `NO_GROUP`),
+/// the f64 value when there is a group, a u32 length and the row's CSV bytes as the reply copies them
+/// (all of the chunk's columns, without a terminator; see [`rows::write_input`]).
+const NO_GROUP: u32 = u32::MAX;
+
 /// The most training values a model stores per group (MLTK's `_data` holds up to 10,000).
 const STORED_SAMPLE: usize = 10_000;
 
@@ -81,6 +92,10 @@ pub struct Fit {
     columns: Vec<Vec<u8>>,
     column_index: HashMap<Vec<u8>, usize>,
     key: Vec<u8>,
+    /// The current chunk's compact records.
+    records: Vec<u8>,
+    /// Each group's index in the model (groups are sorted at fit), by first-seen index.
+    model_index: Vec<u32>,
     done: bool,
 }
 
@@ -142,6 +157,8 @@ impl Fit {
             columns: Vec::new(),
             column_index: HashMap::new(),
             key: Vec::new(),
+            records: Vec::new(),
+            model_index: Vec::new(),
             done: false,
         })
     }
@@ -151,7 +168,13 @@ impl Fit {
             .filter(|p| !p.as_os_str().is_empty())
     }
 
-    fn absorb(&mut self, body: &[u8], chunk: u64) -> Result<()> {
+    /// Accumulates one chunk's rows into the groups' statistics.
+    ///
+    /// When the chunk's header is the union of all headers so far (the normal case) its rows are also
+    /// recorded in `self.records` as compact records (see [`NO_GROUP`]): each row's group and value and the
+    /// bytes the reply will copy, so the final pass neither parses CSV nor looks groups up again.
+    /// Returns the spill tag of the chunk: [`RAW`] when the raw body must be spilled instead.
+    fn absorb(&mut self, body: &[u8], chunk: u64) -> Result<u32> {
         let mut reader = BodyReader::new(body).map_err(|source| Error::Body { chunk, source })?;
         for name in &reader.header.names {
             if !self.column_index.contains_key(name) {
@@ -160,10 +183,16 @@ impl Fit {
             }
         }
         let header = reader.header.clone();
+        let compact = !self.args.options.partial_fit
+            && !header.is_empty()
+            && header.names[..] == self.columns[..];
+        let bytes = reader.bytes();
         let feature = header.find(&self.args.feature);
         let by: Vec<Option<usize>> = self.args.by.iter().map(|f| header.find(f)).collect();
         let max_groups = self.ctx.env.config.max_groups;
         let t = &mut self.training;
+        let records = &mut self.records;
+        records.clear();
         let mut rec = csv::ByteRecord::new();
         while reader
             .read(&mut rec)
@@ -187,42 +216,63 @@ impl Fit {
                     None
                 }
             };
-            let Some(x) = x else {
-                t.integral = false;
-                continue;
-            };
-            self.key.clear();
-            let mut complete = true;
-            for c in &by {
-                let v = c.and_then(|c| rec.get(c)).unwrap_or(b"");
-                complete &= !v.is_empty();
-                self.key.extend_from_slice(&(v.len() as u32).to_le_bytes());
-                self.key.extend_from_slice(v);
-            }
-            if !complete {
-                t.missing_by += 1;
-                continue;
-            }
-            let g = match t.index.get(&self.key) {
-                Some(&g) => g,
-                None => {
-                    if t.keys.len() >= max_groups {
-                        return Err(Error::Data(format!(
-                            "The number of groups can not exceed {max_groups}; the current number of groups is more than {max_groups}. Raise max_groups in smbdensity.conf or use fewer by-fields."
-                        )));
-                    }
-                    t.index.insert(self.key.clone(), t.keys.len());
-                    t.keys.push(self.key.clone());
-                    t.stats.push(GroupStats::default());
-                    t.samples.push(Reservoir::default());
-                    t.keys.len() - 1
+            let hit = 'hit: {
+                let Some(x) = x else {
+                    t.integral = false;
+                    break 'hit None;
+                };
+                self.key.clear();
+                let mut complete = true;
+                for c in &by {
+                    let v = c.and_then(|c| rec.get(c)).unwrap_or(b"");
+                    complete &= !v.is_empty();
+                    self.key.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                    self.key.extend_from_slice(v);
                 }
+                if !complete {
+                    t.missing_by += 1;
+                    break 'hit None;
+                }
+                let g = match t.index.get(&self.key) {
+                    Some(&g) => g,
+                    None => {
+                        if t.keys.len() >= max_groups {
+                            return Err(Error::Data(format!(
+                                "The number of groups can not exceed {max_groups}; the current number of groups is more than {max_groups}. Raise max_groups in smbdensity.conf or use fewer by-fields."
+                            )));
+                        }
+                        t.index.insert(self.key.clone(), t.keys.len());
+                        t.keys.push(self.key.clone());
+                        t.stats.push(GroupStats::default());
+                        t.samples.push(Reservoir::default());
+                        t.keys.len() - 1
+                    }
+                };
+                t.stats[g].push(x);
+                t.samples[g].push(x, t.sample_cap, &mut t.rng);
+                t.valid += 1;
+                Some((x, g as u32))
             };
-            t.stats[g].push(x);
-            t.samples[g].push(x, t.sample_cap, &mut t.rng);
-            t.valid += 1;
+            if compact {
+                match hit {
+                    Some((x, g)) => {
+                        records.extend_from_slice(&g.to_le_bytes());
+                        records.extend_from_slice(&x.to_le_bytes());
+                    }
+                    None => records.extend_from_slice(&NO_GROUP.to_le_bytes()),
+                }
+                let len_at = records.len();
+                records.extend_from_slice(&[0; 4]);
+                rows::write_input(records, bytes, &rec, None);
+                let len = (records.len() - len_at - 4) as u32;
+                records[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
+            }
         }
-        Ok(())
+        Ok(if compact {
+            self.columns.len() as u32
+        } else {
+            RAW
+        })
     }
 
     /// Fits every group. Returns the model body and the warnings MLTK would give.
@@ -240,6 +290,10 @@ impl Fit {
         }
         let mut order: Vec<usize> = (0..t.keys.len()).collect();
         order.sort_by(|&a, &b| key_cmp(&t.keys[a], &t.keys[b]));
+        self.model_index = vec![0; order.len()];
+        for (j, &g) in order.iter().enumerate() {
+            self.model_index[g] = j as u32;
+        }
         let min_size = self.ctx.env.config.min_data_size_to_fit;
         let mut few = false;
         let mut constant_fallbacks = 0u64;
@@ -533,7 +587,7 @@ impl Fit {
         let kept: Vec<usize> = (0..self.columns.len())
             .filter(|&i| !replaced(&self.columns[i]))
             .collect();
-        let mut scorer = Scorer::new(settings, body, &params.thresholds);
+        let mut scorer = Scorer::new(settings, body.into(), &params.thresholds);
         let file = temp_file(self.dispatch_dir())?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
         // Rows are built as CSV bytes, copying each input record raw where it can (see `rows`).
@@ -546,11 +600,51 @@ impl Fit {
         );
         w.write_all(&buf)?;
         let union_index = &self.column_index;
+        let columns = &self.columns;
+        let model_index = &self.model_index;
         let spill = self.spill.take().expect("spill exists until finish");
         let mut rec = csv::ByteRecord::new();
         let mut chunk_no = 0;
-        spill.replay(|chunk| {
+        // Compact records copy as they are when their columns are all the union's and all kept.
+        let all_kept = kept.len() == columns.len();
+        let mut rebuilt = Vec::new();
+        spill.replay(|tag, chunk| {
             chunk_no += 1;
+            buf.clear();
+            let chunk = if tag != RAW && all_kept && tag as usize == columns.len() {
+                let mut rest = chunk;
+                while !rest.is_empty() {
+                    let (hit, row) = next_record(&mut rest, model_index);
+                    buf.extend_from_slice(row);
+                    if score {
+                        scorer.append_hit(hit, &mut buf);
+                    }
+                    buf.push(b'\n');
+                    if buf.len() >= 1 << 20 {
+                        w.write_all(&buf)?;
+                        buf.clear();
+                    }
+                }
+                w.write_all(&buf)?;
+                return Ok(());
+            } else if tag != RAW {
+                // Columns were added or replaced after this chunk: rebuild its body and score it as
+                // any other.
+                rebuilt.clear();
+                rows::write_record(
+                    &mut rebuilt,
+                    columns[..tag as usize].iter().map(|c| c.as_slice()),
+                );
+                let mut rest = chunk;
+                while !rest.is_empty() {
+                    let (_, row) = next_record(&mut rest, model_index);
+                    rebuilt.extend_from_slice(row);
+                    rebuilt.push(b'\n');
+                }
+                &rebuilt[..]
+            } else {
+                chunk
+            };
             let mut reader = BodyReader::new(chunk).map_err(|source| Error::Body {
                 chunk: chunk_no,
                 source,
@@ -566,7 +660,6 @@ impl Fit {
             let identity = kept.len() == header.len()
                 && kept.iter().enumerate().all(|(k, &u)| pos[u] == Some(k));
             let cols: Columns = scorer.columns(&header);
-            buf.clear();
             while reader.read(&mut rec).map_err(|source| Error::Body {
                 chunk: chunk_no,
                 source,
@@ -623,17 +716,40 @@ impl SearchCommand for Fit {
         if self.done {
             return Ok(());
         }
-        self.absorb(body, chunk)?;
+        let tag = self.absorb(body, chunk)?;
         if self.spill.is_none() {
             self.spill = Some(Spill::new(self.dispatch_dir())?);
         }
-        self.spill.as_mut().expect("just created").push(body)?;
+        let spill = self.spill.as_mut().expect("just created");
+        match tag {
+            RAW => spill.push(RAW, body)?,
+            _ => spill.push(tag, &self.records)?,
+        }
         if finished {
             self.done = true;
             self.finish(out)?;
         }
         Ok(())
     }
+}
+
+/// Reads one compact record from the front of `rest`: its model group and value (None for a row that
+/// gets empty outputs) and its row bytes.
+#[inline]
+fn next_record<'a>(rest: &mut &'a [u8], model_index: &[u32]) -> (Option<(f64, u32)>, &'a [u8]) {
+    let u32_at = |b: &[u8]| u32::from_le_bytes(b[..4].try_into().expect("4 bytes"));
+    let r = *rest;
+    let g = u32_at(r);
+    let (hit, r) = if g == NO_GROUP {
+        (None, &r[4..])
+    } else {
+        let x = f64::from_le_bytes(r[4..12].try_into().expect("8 bytes"));
+        (Some((x, model_index[g as usize])), &r[12..])
+    };
+    let len = u32_at(r) as usize;
+    let row = &r[4..4 + len];
+    *rest = &r[4 + len..];
+    (hit, row)
 }
 
 /// The option keys `show_options` can pick from, as MLTK names them.

@@ -5,12 +5,10 @@
 //! Boundaries and their text depend only on (group, threshold), so each group's text is built once per
 //! process, on first use, and every later row of that group reuses it.
 
-use std::collections::HashMap;
-
 use super::rows::write_field;
 use crate::density::rng::Rng;
 use crate::density::{BoundaryRange, is_outlier, pyfmt};
-use crate::model::{DensityBody, Group, KeyCanon};
+use crate::model::{FlatDensity, KeyCanon};
 use crate::protocol::body::{FieldValue, Header, field_value, mv_encode};
 use crate::spl::ThresholdSet;
 
@@ -155,12 +153,67 @@ struct GroupText {
     tail: Vec<u8>,
 }
 
-type GroupIndex = HashMap<Vec<u8>, u32, foldhash::fast::RandomState>;
+/// The groups' keys, looked up without owning a copy: an open-addressing table of group numbers over
+/// the model's key buffer (linear probing, at most half full).
+struct GroupIndex {
+    slots: Vec<u32>,
+    mask: usize,
+    hasher: foldhash::fast::RandomState,
+}
+
+const EMPTY_SLOT: u32 = u32::MAX;
+
+impl GroupIndex {
+    /// Indexes every group of `flat`; of groups with equal keys the last one wins.
+    fn new(flat: &FlatDensity) -> GroupIndex {
+        let n = flat.len();
+        let cap = (n * 2).next_power_of_two().max(2);
+        let mut index = GroupIndex {
+            slots: vec![EMPTY_SLOT; cap],
+            mask: cap - 1,
+            hasher: Default::default(),
+        };
+        for g in 0..n {
+            let key = flat.key(g);
+            let mut i = index.home(key);
+            loop {
+                let s = index.slots[i];
+                if s == EMPTY_SLOT || flat.key(s as usize) == key {
+                    index.slots[i] = g as u32;
+                    break;
+                }
+                i = (i + 1) & index.mask;
+            }
+        }
+        index
+    }
+
+    #[inline]
+    fn home(&self, key: &[u8]) -> usize {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(key) as usize & self.mask
+    }
+
+    #[inline]
+    fn get(&self, flat: &FlatDensity, key: &[u8]) -> Option<u32> {
+        let mut i = self.home(key);
+        loop {
+            let s = self.slots[i];
+            if s == EMPTY_SLOT {
+                return None;
+            }
+            if flat.key(s as usize) == key {
+                return Some(s);
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+}
 
 /// Scores rows against a model's groups.
 pub struct Scorer {
     pub settings: Settings,
-    groups: Vec<Group>,
+    groups: FlatDensity,
     index: GroupIndex,
     /// The key and group of the last row looked up: rows arrive grouped by time, so runs are common.
     last: Option<(Vec<u8>, Option<u32>)>,
@@ -178,25 +231,18 @@ pub struct Scorer {
 
 impl Scorer {
     /// Takes a model's groups. `stored_thresholds` are the thresholds its boundaries were computed for.
-    pub fn new(
-        settings: Settings,
-        mut body: DensityBody,
-        stored_thresholds: &ThresholdSet,
-    ) -> Scorer {
-        let mut index = GroupIndex::with_capacity_and_hasher(body.groups.len(), Default::default());
-        for (i, g) in body.groups.iter_mut().enumerate() {
-            index.insert(std::mem::take(&mut g.key), i as u32);
-        }
+    pub fn new(settings: Settings, body: FlatDensity, stored_thresholds: &ThresholdSet) -> Scorer {
+        let index = GroupIndex::new(&body);
         let use_stored = settings.thresholds.items == stored_thresholds.items;
         let settings_seed = settings.seed;
-        let texts = (0..body.groups.len()).map(|_| None).collect();
+        let texts = (0..body.len()).map(|_| None).collect();
         Scorer {
             settings,
-            groups: body.groups,
+            integral: body.integral_feature,
+            key_canon: body.key_canon.clone(),
+            groups: body,
             index,
             last: None,
-            integral: body.integral_feature,
-            key_canon: body.key_canon,
             use_stored,
             texts,
             key: Vec::new(),
@@ -219,17 +265,17 @@ impl Scorer {
 
     fn group_text(&mut self, g: usize) -> &GroupText {
         if self.texts[g].is_none() {
-            let group = &self.groups[g];
+            let stored = &self.groups.boundaries[g];
+            let dist = &self.groups.dists[g];
             // Models may leave out boundaries that are cheap to recompute (see `model::store`).
-            let ranges: Vec<Vec<BoundaryRange>> = if self.use_stored && !group.boundaries.is_empty()
-            {
-                group.boundaries.clone()
+            let ranges: Vec<Vec<BoundaryRange>> = if self.use_stored && !stored.is_empty() {
+                stored.clone()
             } else {
                 self.settings
                     .thresholds
                     .items
                     .iter()
-                    .map(|t| group.dist.boundaries(*t, self.integral))
+                    .map(|t| dist.boundaries(*t, self.integral))
                     .collect()
             };
             let mut text = Vec::with_capacity(ranges.len());
@@ -301,7 +347,7 @@ impl Scorer {
         let g = match &self.last {
             Some((k, g)) if *k == self.key => *g,
             _ => {
-                let g = self.index.get(&self.key).copied();
+                let g = self.index.get(&self.groups, &self.key);
                 match &mut self.last {
                     Some((k, last)) => {
                         k.clear();
@@ -335,7 +381,7 @@ impl Scorer {
             return;
         };
         let show_density = self.settings.show_density;
-        let density = show_density.then(|| self.groups[g as usize].dist.pdf(x));
+        let density = show_density.then(|| self.groups.dists[g as usize].pdf(x));
         let t = self.group_text(g as usize);
         for r in &t.ranges {
             out.push_field(if is_outlier(r, x) { b"1.0" } else { b"0.0" });
@@ -358,7 +404,7 @@ impl Scorer {
     }
 
     fn push_samples(&mut self, g: usize, out: &mut csv::ByteRecord) {
-        let dist = &self.groups[g].dist;
+        let dist = &self.groups.dists[g];
         if self.settings.full_sample {
             out.push_field(pyfmt::repr(dist.sample(&mut self.rng)).as_bytes());
         }
@@ -383,14 +429,23 @@ impl Scorer {
         rec: &csv::ByteRecord,
         out: &mut Vec<u8>,
     ) {
-        let Some((x, g)) = self.classify(header, cols, rec) else {
+        let hit = self.classify(header, cols, rec);
+        self.append_hit(hit, out);
+    }
+
+    /// Appends the output cells of a row whose value and group (an index into the model's groups) are
+    /// already known, or the empty cells of a row that gets none: what [`Scorer::append_cells`] appends
+    /// after looking them up.
+    #[inline]
+    pub fn append_hit(&mut self, hit: Option<(f64, u32)>, out: &mut Vec<u8>) {
+        let Some((x, g)) = hit else {
             for _ in 0..self.width() {
                 out.push(b',');
             }
             return;
         };
         let show_density = self.settings.show_density;
-        let density = show_density.then(|| self.groups[g as usize].dist.pdf(x));
+        let density = show_density.then(|| self.groups.dists[g as usize].pdf(x));
         let t = self.group_text(g as usize);
         for r in &t.ranges {
             out.extend_from_slice(if is_outlier(r, x) { b",1.0" } else { b",0.0" });

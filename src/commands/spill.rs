@@ -16,10 +16,11 @@ pub fn temp_file(dir: Option<&Path>) -> io::Result<File> {
     }
 }
 
-/// Chunk bodies appended to one file and read back in order.
+/// Chunks appended to one file and read back in order, each with a caller's tag (what kind of chunk
+/// it is).
 pub struct Spill {
     file: BufWriter<File>,
-    chunks: Vec<u64>,
+    chunks: Vec<(u64, u32)>,
 }
 
 impl Spill {
@@ -30,21 +31,21 @@ impl Spill {
         })
     }
 
-    pub fn push(&mut self, body: &[u8]) -> io::Result<()> {
+    pub fn push(&mut self, tag: u32, body: &[u8]) -> io::Result<()> {
         self.file.write_all(body)?;
-        self.chunks.push(body.len() as u64);
+        self.chunks.push((body.len() as u64, tag));
         Ok(())
     }
 
-    /// Calls `f` with each spilled chunk body in order, one at a time.
+    /// Calls `f` with each spilled chunk's tag and bytes in order, one at a time.
     pub fn replay(
         self,
-        mut f: impl FnMut(&[u8]) -> crate::error::Result<()>,
+        mut f: impl FnMut(u32, &[u8]) -> crate::error::Result<()>,
     ) -> crate::error::Result<()> {
         let mut file = self.file.into_inner().map_err(|e| e.into_error())?;
         file.seek(SeekFrom::Start(0))?;
         let mut buf = Vec::new();
-        for len in self.chunks {
+        for (len, tag) in self.chunks {
             buf.clear();
             let got = (&mut file).take(len).read_to_end(&mut buf)?;
             if got as u64 != len {
@@ -54,7 +55,7 @@ impl Spill {
                 )
                 .into());
             }
-            f(&buf)?;
+            f(tag, &buf)?;
         }
         Ok(())
     }

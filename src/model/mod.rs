@@ -78,6 +78,67 @@ pub struct DensityBody {
     pub key_canon: Vec<KeyCanon>,
 }
 
+/// What scoring needs of a DensityFunction model, laid out flat so that a million groups cost a few
+/// large allocations instead of several each: every key in one buffer, the distributions and stored
+/// boundaries in group order. Built by [`store::ModelStore::load_for_scoring`] straight from the file,
+/// or from a [`DensityBody`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FlatDensity {
+    pub integral_feature: bool,
+    pub key_canon: Vec<KeyCanon>,
+    /// The groups' [`encode_key`] keys back to back; group `i`'s ends at `key_ends[i]`.
+    pub key_bytes: Vec<u8>,
+    pub key_ends: Vec<usize>,
+    pub dists: Vec<Distribution>,
+    /// Per group, its stored boundaries (empty when left out; see `store`).
+    pub boundaries: Vec<Vec<Vec<BoundaryRange>>>,
+}
+
+impl FlatDensity {
+    pub fn with_capacity(n: usize) -> FlatDensity {
+        FlatDensity {
+            key_ends: Vec::with_capacity(n),
+            dists: Vec::with_capacity(n),
+            boundaries: Vec::with_capacity(n),
+            ..Default::default()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.dists.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.dists.is_empty()
+    }
+
+    /// Group `i`'s key.
+    #[inline]
+    pub fn key(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.key_ends[i - 1] };
+        &self.key_bytes[start..self.key_ends[i]]
+    }
+
+    pub fn push(&mut self, key: &[u8], dist: Distribution, boundaries: Vec<Vec<BoundaryRange>>) {
+        self.key_bytes.extend_from_slice(key);
+        self.key_ends.push(self.key_bytes.len());
+        self.dists.push(dist);
+        self.boundaries.push(boundaries);
+    }
+}
+
+impl From<DensityBody> for FlatDensity {
+    fn from(b: DensityBody) -> FlatDensity {
+        let mut f = FlatDensity::with_capacity(b.groups.len());
+        f.integral_feature = b.integral_feature;
+        f.key_canon = b.key_canon;
+        for g in b.groups {
+            f.push(&g.key, g.dist, g.boundaries);
+        }
+        f
+    }
+}
+
 /// How a by-field value is matched against the groups of a model imported from MLTK.
 ///
 /// MLTK keys groups by pandas-typed values: a by-field whose every value was integer text (`07`, from

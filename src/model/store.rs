@@ -22,7 +22,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use super::{Model, ModelBody, ModelHeader};
+use super::{FlatDensity, Model, ModelBody, ModelHeader};
 use crate::spl::{ModelName, is_valid_model_name};
 
 pub const MAGIC: &[u8; 8] = b"SMBDMODL";
@@ -185,6 +185,25 @@ impl ModelStore {
             Err(StoreError::NotFound { .. }) => self.load_mltk(name),
             Err(e) => Err(e),
         }
+    }
+
+    /// Reads a DensityFunction model for scoring: its header and its groups laid out flat. A native
+    /// model is decoded straight into the flat layout, without an allocation per group.
+    pub fn load_for_scoring(
+        &self,
+        name: &ModelName,
+    ) -> Result<(ModelHeader, FlatDensity), StoreError> {
+        let path = self.path_for(name)?;
+        let model = match self.read_file(name, &path) {
+            Ok(bytes) => match decode_for_scoring(&bytes).map_err(|p| invalid(&path, p))? {
+                Ok(flat) => return Ok(flat),
+                Err(model) => model,
+            },
+            Err(StoreError::NotFound { .. }) => self.load_mltk(name)?,
+            Err(e) => return Err(e),
+        };
+        let ModelBody::Density(body) = model.body;
+        Ok((model.header, body.into()))
     }
 
     /// Reads and converts an MLTK model file.
@@ -497,8 +516,9 @@ fn decode_part<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String
     Ok(v)
 }
 
-/// Decodes a whole model file, checking magic, version, lengths and checksums first.
-pub fn decode(bytes: &[u8]) -> Result<Model, String> {
+/// Checks a model file's magic, version, lengths and checksums, and splits it into its preamble,
+/// header and payload.
+fn split(bytes: &[u8]) -> Result<(Preamble, &[u8], &[u8]), String> {
     let pre: &[u8; PREAMBLE_LEN] = bytes
         .get(..PREAMBLE_LEN)
         .and_then(|b| b.try_into().ok())
@@ -512,6 +532,12 @@ pub fn decode(bytes: &[u8]) -> Result<Model, String> {
     if crc32fast::hash(payload) != p.payload_crc {
         return Err("payload checksum mismatch (the file is corrupted)".into());
     }
+    Ok((p, header, payload))
+}
+
+/// Decodes a whole model file, checking magic, version, lengths and checksums first.
+pub fn decode(bytes: &[u8]) -> Result<Model, String> {
+    let (p, header, payload) = split(bytes)?;
     let header: ModelHeader =
         decode_part(header).map_err(|e| format!("header does not decode: {e}"))?;
     let body: ModelBody = if p.version == 1 {
@@ -521,6 +547,27 @@ pub fn decode(bytes: &[u8]) -> Result<Model, String> {
     }
     .map_err(|e| format!("payload does not decode: {e}"))?;
     Ok(Model { header, body })
+}
+
+/// Decodes a model file for scoring: the flat layout of a version-2 file, or (for older versions) the
+/// whole model.
+fn decode_for_scoring(bytes: &[u8]) -> Result<Result<(ModelHeader, FlatDensity), Model>, String> {
+    let (p, header, payload) = split(bytes)?;
+    if p.version == 1 {
+        return decode(bytes).map(Err);
+    }
+    let header: ModelHeader =
+        decode_part(header).map_err(|e| format!("header does not decode: {e}"))?;
+    let (body, used) =
+        bincode::serde::borrow_decode_from_slice::<compact::FlatIn, _>(payload, config())
+            .map_err(|e| format!("payload does not decode: {e}"))?;
+    if used != payload.len() {
+        return Err(format!(
+            "payload does not decode: {} trailing bytes",
+            payload.len() - used
+        ));
+    }
+    Ok(Ok((header, body.into_flat())))
 }
 
 /// Encodes a model exactly as [`ModelStore::save`] writes it (for tests and fuzzing).
@@ -536,7 +583,7 @@ mod compact {
     use serde::{Deserialize, Serialize};
 
     use crate::density::{BoundaryRange, Distribution, GroupStats};
-    use crate::model::{DensityBody, Group, ModelBody};
+    use crate::model::{DensityBody, FlatDensity, Group, ModelBody};
 
     fn recomputable(d: &Distribution) -> bool {
         matches!(d, Distribution::Normal(_) | Distribution::Exponential(_))
@@ -618,6 +665,70 @@ mod compact {
         distance: Option<f64>,
         sample: Vec<f64>,
         boundaries: Vec<Vec<BoundaryRange>>,
+    }
+
+    /// The version-2 payload decoded for scoring: keys borrowed from the file and copied into one
+    /// buffer, each group's parts pushed straight into [`FlatDensity`]'s arrays.
+    #[derive(Deserialize)]
+    pub enum FlatIn {
+        Density(FlatDensityIn),
+    }
+
+    #[derive(Deserialize)]
+    pub struct FlatDensityIn {
+        integral_feature: bool,
+        groups: FlatGroups,
+    }
+
+    struct FlatGroups(FlatDensity);
+
+    /// A group as the payload stores it, its key borrowed (bincode writes a `Vec<u8>` exactly as bytes).
+    #[derive(Deserialize)]
+    struct GroupView<'a> {
+        key: &'a [u8],
+        #[allow(dead_code)]
+        stats: GroupStats,
+        dist: Distribution,
+        #[allow(dead_code)]
+        distance: Option<f64>,
+        #[allow(dead_code)]
+        sample: Vec<f64>,
+        boundaries: Vec<Vec<BoundaryRange>>,
+    }
+
+    impl<'de> Deserialize<'de> for FlatGroups {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = FlatGroups;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a sequence of groups")
+                }
+                fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                    self,
+                    mut seq: A,
+                ) -> Result<FlatGroups, A::Error> {
+                    // The length comes from the file: cap what is reserved up front.
+                    let n = seq.size_hint().unwrap_or(0).min(1 << 24);
+                    let mut flat = FlatDensity::with_capacity(n);
+                    flat.key_bytes.reserve(n * 16);
+                    while let Some(g) = seq.next_element::<GroupView<'de>>()? {
+                        flat.push(g.key, g.dist, g.boundaries);
+                    }
+                    Ok(FlatGroups(flat))
+                }
+            }
+            d.deserialize_seq(V)
+        }
+    }
+
+    impl FlatIn {
+        pub fn into_flat(self) -> FlatDensity {
+            let FlatIn::Density(d) = self;
+            let mut flat = d.groups.0;
+            flat.integral_feature = d.integral_feature;
+            flat
+        }
     }
 
     impl BodyIn {
