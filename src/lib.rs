@@ -11,6 +11,7 @@ pub mod demo;
 pub mod density;
 pub mod driver;
 pub mod error;
+pub mod hostmodel;
 pub mod model;
 pub mod protocol;
 pub mod spl;

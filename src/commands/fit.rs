@@ -68,12 +68,10 @@ impl Fit {
                 )));
             }
         }
-        if args.params.show_options.is_some()
-            || args.params.entity.is_some()
-            || args.params.min_increase.is_some()
-        {
+        // entity= and min_increase= go to the per-entity fit (fit_entity), never here.
+        if args.params.show_options.is_some() {
             return Err(Error::Data(
-                "show_options, entity and min_increase are not supported yet by this version of smbdensity".into(),
+                "show_options is not supported yet by this version of smbdensity".into(),
             ));
         }
         if args.options.partial_fit {
@@ -347,7 +345,9 @@ impl Fit {
                 model.header.group_count,
                 path.display()
             ));
-            let ModelBody::Density(body) = model.body;
+            let ModelBody::Density(body) = model.body else {
+                unreachable!("built above")
+            };
             self.write_scored(body, params, out)
         } else {
             self.write_scored(body, params, out)

@@ -25,6 +25,8 @@ pub enum DistKind {
     Exponential,
     GaussianKde,
     Beta,
+    /// The per-entity negative-binomial count model (`entity=<field> dist=negbin`, [`crate::hostmodel`]).
+    NegBin,
 }
 
 impl DistKind {
@@ -36,6 +38,7 @@ impl DistKind {
             "expon" => DistKind::Exponential,
             "gaussian_kde" => DistKind::GaussianKde,
             "beta" => DistKind::Beta,
+            "negbin" => DistKind::NegBin,
             _ => return None,
         })
     }
@@ -48,6 +51,7 @@ impl DistKind {
             DistKind::Exponential => "expon",
             DistKind::GaussianKde => "gaussian_kde",
             DistKind::Beta => "beta",
+            DistKind::NegBin => "negbin",
         }
     }
 }

@@ -1,0 +1,547 @@
+//! Fitting the per-entity model from streamed rows `(entity, slot, _time, count)`.
+//!
+//! Rows are summarised as they arrive: per entity and slot the sum and the sum of squares of the counts,
+//! per entity its first hour, and one global timeline `hour -> slot`. Silent hours have no row; their
+//! zeros are reconstructed analytically at the end: entity `e` was *exposed* in slot `s` for every hour of
+//! the timeline from its first hour to the window's end (the last hour seen plus one) that maps to `s`.
+//! Hours in which no entity at all has a row (a collection gap) are not counted as zeros.
+//!
+//! Memory is two `f64` per entity and slot (about 2.7 KB per entity for 168 slots), independent of rows.
+
+use std::collections::HashMap;
+
+use super::{Entity, FitSettings, PerEntityBody, Slot};
+use crate::model::{decode_key, key_cmp, natural_cmp};
+
+/// Tuning of the fit (defaults from the quality benchmark).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FitConfig {
+    /// Pseudo-counts `a` of the refinement prior (shrinkage toward the shared shape).
+    pub shrink: f64,
+    /// Pseudo-hours `W0` pulling each entity's over-dispersion toward the median.
+    pub phi_pseudo_hours: f64,
+    /// Floor of the over-dispersion.
+    pub phi_min: f64,
+    /// Iterative proportional fitting sweeps.
+    pub sweeps: usize,
+}
+
+impl Default for FitConfig {
+    fn default() -> Self {
+        FitConfig {
+            shrink: 10.0,
+            phi_pseudo_hours: 24.0,
+            phi_min: 0.02,
+            sweeps: 4,
+        }
+    }
+}
+
+const PHI_MAX: f64 = 50.0;
+const RHO_RANGE: (f64, f64) = (1e-4, 1e4);
+const FACTOR_FLOOR: f64 = 1e-3;
+
+struct EntAcc {
+    name: Vec<u8>,
+    first_hour: i64,
+    rows: u32,
+    /// Per slot: sum and sum of squares of the counts.
+    s1: Vec<f64>,
+    s2: Vec<f64>,
+}
+
+/// Streaming statistics of a per-entity fit.
+#[derive(Default)]
+pub struct Accumulator {
+    entity_index: HashMap<Vec<u8>, u32>,
+    entities: Vec<EntAcc>,
+    slot_index: HashMap<Vec<u8>, u32>,
+    slot_keys: Vec<Vec<u8>>,
+    /// Hour (Unix seconds / 3600) → slot of the first row seen in that hour.
+    timeline: HashMap<i64, u32>,
+    /// Rows whose slot disagreed with the slot already seen for their hour.
+    pub slot_conflicts: u64,
+    pub rows: u64,
+    last: Option<(i64, u32)>,
+}
+
+impl Accumulator {
+    pub fn entity_count(&self) -> usize {
+        self.entities.len()
+    }
+
+    pub fn slot_count(&self) -> usize {
+        self.slot_keys.len()
+    }
+
+    /// Adds one row: `time` in Unix seconds, `slot_key` the encoded by-field values, `x` the count.
+    pub fn push(&mut self, entity: &[u8], slot_key: &[u8], time: f64, x: f64) {
+        self.rows += 1;
+        let hour = (time / 3600.0).floor() as i64;
+        let s = match self.slot_index.get(slot_key) {
+            Some(&s) => s,
+            None => {
+                let s = self.slot_keys.len() as u32;
+                self.slot_index.insert(slot_key.to_vec(), s);
+                self.slot_keys.push(slot_key.to_vec());
+                s
+            }
+        };
+        if self.last != Some((hour, s)) {
+            match self.timeline.get(&hour) {
+                Some(&known) if known != s => self.slot_conflicts += 1,
+                Some(_) => {}
+                None => {
+                    self.timeline.insert(hour, s);
+                }
+            }
+            self.last = Some((hour, s));
+        }
+        let e = match self.entity_index.get(entity) {
+            Some(&e) => e as usize,
+            None => {
+                self.entity_index
+                    .insert(entity.to_vec(), self.entities.len() as u32);
+                self.entities.push(EntAcc {
+                    name: entity.to_vec(),
+                    first_hour: hour,
+                    rows: 0,
+                    s1: Vec::new(),
+                    s2: Vec::new(),
+                });
+                self.entities.len() - 1
+            }
+        };
+        let acc = &mut self.entities[e];
+        acc.first_hour = acc.first_hour.min(hour);
+        acc.rows += 1;
+        let s = s as usize;
+        if acc.s1.len() <= s {
+            acc.s1.resize(s + 1, 0.0);
+            acc.s2.resize(s + 1, 0.0);
+        }
+        acc.s1[s] += x;
+        acc.s2[s] += x * x;
+    }
+
+    /// Fits the model. `threshold` and `min_increase` are stored as the apply defaults.
+    pub fn finish(
+        self,
+        entity_field: &str,
+        cfg: &FitConfig,
+        threshold: f64,
+        min_increase: f64,
+    ) -> Option<PerEntityBody> {
+        if self.entities.is_empty() || self.timeline.is_empty() {
+            return None;
+        }
+        let n_slots = self.slot_keys.len();
+
+        // Slots in natural order, and each by-field's values.
+        let mut slot_order: Vec<usize> = (0..n_slots).collect();
+        slot_order.sort_by(|&a, &b| key_cmp(&self.slot_keys[a], &self.slot_keys[b]));
+        let mut new_slot = vec![0usize; n_slots];
+        for (new, &old) in slot_order.iter().enumerate() {
+            new_slot[old] = new;
+        }
+        let n_fields = decode_key(&self.slot_keys[0]).len();
+        let mut field_values: Vec<Vec<Vec<u8>>> = vec![Vec::new(); n_fields];
+        for k in &self.slot_keys {
+            for (j, v) in decode_key(k).into_iter().enumerate().take(n_fields) {
+                field_values[j].push(v.to_vec());
+            }
+        }
+        for vals in &mut field_values {
+            vals.sort_by(|a, b| natural_cmp(a, b));
+            vals.dedup();
+        }
+        let value_index = |j: usize, v: &[u8]| -> u16 {
+            field_values[j]
+                .binary_search_by(|x| natural_cmp(x, v))
+                .unwrap_or(0) as u16
+        };
+        // slot (new order) → field value indices
+        let slot_values: Vec<Vec<u16>> = slot_order
+            .iter()
+            .map(|&old| {
+                decode_key(&self.slot_keys[old])
+                    .into_iter()
+                    .enumerate()
+                    .take(n_fields)
+                    .map(|(j, v)| value_index(j, v))
+                    .collect()
+            })
+            .collect();
+        let offsets: Vec<usize> = field_values
+            .iter()
+            .scan(0, |n, v| {
+                let o = *n;
+                *n += v.len();
+                Some(o)
+            })
+            .collect();
+        let n_refine: usize = field_values.iter().map(|v| v.len()).sum();
+
+        // Exposure: hours per slot from each distinct first hour to the window's end.
+        let mut hours: Vec<(i64, usize)> = self
+            .timeline
+            .iter()
+            .map(|(&h, &s)| (h, new_slot[s as usize]))
+            .collect();
+        hours.sort_unstable();
+        let first_hour = hours[0].0;
+        let last_hour = hours[hours.len() - 1].0;
+        let mut firsts: Vec<i64> = self.entities.iter().map(|e| e.first_hour).collect();
+        firsts.sort_unstable();
+        firsts.dedup();
+        let mut exposure_at: HashMap<i64, Vec<u32>> = HashMap::with_capacity(firsts.len());
+        let mut running = vec![0u32; n_slots];
+        let mut hi = hours.len();
+        for &f in firsts.iter().rev() {
+            while hi > 0 && hours[hi - 1].0 >= f {
+                hi -= 1;
+                running[hours[hi].1] += 1;
+            }
+            exposure_at.insert(f, running.clone());
+        }
+
+        // Per entity, in the new slot order: n, S1, S2.
+        struct Work {
+            n: Vec<f64>,
+            s1: Vec<f64>,
+            s2: Vec<f64>,
+            level: f64,
+            hours: f64,
+        }
+        let mut work: Vec<Work> = self
+            .entities
+            .iter()
+            .map(|e| {
+                let exp = &exposure_at[&e.first_hour];
+                let mut n = vec![0.0; n_slots];
+                let mut s1 = vec![0.0; n_slots];
+                let mut s2 = vec![0.0; n_slots];
+                for old in 0..n_slots {
+                    let s = new_slot[old];
+                    n[s] = exp[s] as f64;
+                    if old < e.s1.len() {
+                        s1[s] = e.s1[old];
+                        s2[s] = e.s2[old];
+                    }
+                }
+                // A row in an hour the timeline gave another slot still counts: make room for it.
+                for s in 0..n_slots {
+                    if s1[s] > 0.0 && n[s] < 1.0 {
+                        n[s] = 1.0;
+                    }
+                }
+                let hours: f64 = n.iter().sum();
+                let total: f64 = s1.iter().sum();
+                Work {
+                    level: if hours > 0.0 { total / hours } else { 0.0 },
+                    n,
+                    s1,
+                    s2,
+                    hours,
+                }
+            })
+            .collect();
+
+        // Shared seasonal factor: weighted mean of the entities' slot/level ratios.
+        let mut num = vec![0.0; n_slots];
+        let mut den = vec![0.0; n_slots];
+        let mut tot_n = vec![0.0; n_slots];
+        let mut pop_s1 = vec![0.0; n_slots];
+        let mut pop_s2 = vec![0.0; n_slots];
+        for w in &work {
+            for s in 0..n_slots {
+                tot_n[s] += w.n[s];
+                pop_s1[s] += w.s1[s];
+                pop_s2[s] += w.s2[s];
+                if w.level > 0.0 && w.n[s] > 0.0 {
+                    let expected = w.n[s] * w.level;
+                    let weight = expected / (expected + 5.0);
+                    num[s] += weight * w.s1[s] / expected;
+                    den[s] += weight;
+                }
+            }
+        }
+        let mut factor: Vec<f64> = (0..n_slots)
+            .map(|s| if den[s] > 0.0 { num[s] / den[s] } else { 1.0 })
+            .collect();
+        let norm = {
+            let (a, b) = (0..n_slots).fold((0.0, 0.0), |(a, b), s| {
+                (a + factor[s] * tot_n[s], b + tot_n[s])
+            });
+            if a > 0.0 { a / b } else { 1.0 }
+        };
+        for f in &mut factor {
+            *f = (*f / norm).max(FACTOR_FLOOR);
+        }
+
+        // Per entity: refinements by shrunk IPF, then the over-dispersion.
+        let mut phi_hat = Vec::with_capacity(work.len());
+        let mut refines = Vec::with_capacity(work.len());
+        let mut mu = vec![0.0; n_slots];
+        let mut obs = vec![0.0; n_refine];
+        let mut exp = vec![0.0; n_refine];
+        for w in &mut work {
+            let mut rho = vec![1.0f64; n_refine];
+            for (j, &off) in offsets.iter().enumerate() {
+                obs[off..off + field_values[j].len()].fill(0.0);
+                for s in 0..n_slots {
+                    obs[off + slot_values[s][j] as usize] += w.s1[s];
+                }
+            }
+            let base = |s: usize, rho: &[f64]| {
+                let mut m = w.level * factor[s];
+                for (j, &v) in slot_values[s].iter().enumerate() {
+                    m *= rho[offsets[j] + v as usize];
+                }
+                m
+            };
+            if w.level > 0.0 {
+                for _ in 0..cfg.sweeps {
+                    for (j, &off) in offsets.iter().enumerate() {
+                        let len = field_values[j].len();
+                        exp[off..off + len].fill(0.0);
+                        for s in 0..n_slots {
+                            let v = off + slot_values[s][j] as usize;
+                            exp[v] += w.n[s] * base(s, &rho) / rho[v];
+                        }
+                        for v in off..off + len {
+                            rho[v] = ((obs[v] + cfg.shrink) / (exp[v] + cfg.shrink))
+                                .clamp(RHO_RANGE.0, RHO_RANGE.1);
+                        }
+                    }
+                }
+            }
+            let (mut q, mut m1, mut m2) = (0.0, 0.0, 0.0);
+            for s in 0..n_slots {
+                mu[s] = base(s, &rho);
+                let (n, m) = (w.n[s], mu[s]);
+                q += (w.s2[s] - 2.0 * m * w.s1[s] + n * m * m).max(0.0);
+                m1 += n * m;
+                m2 += n * m * m;
+            }
+            let p = (1 + n_refine) as f64;
+            let dof = if w.hours > 2.0 * p {
+                w.hours / (w.hours - p)
+            } else {
+                2.0
+            };
+            let ph = if m2 > 0.0 {
+                ((q * dof - m1) / m2).max(0.0)
+            } else {
+                0.0
+            };
+            phi_hat.push((ph, m2));
+            refines.push(rho);
+        }
+        // Pool the over-dispersion toward the median of the informative entities.
+        let mut informative: Vec<f64> = work
+            .iter()
+            .zip(&phi_hat)
+            .filter(|(w, (_, m2))| w.hours > 0.0 && m2 / w.hours >= 0.25)
+            .map(|(_, (ph, _))| *ph)
+            .collect();
+        informative.sort_by(|a, b| a.total_cmp(b));
+        let phi_median = if informative.is_empty() {
+            0.5
+        } else {
+            informative[informative.len() / 2]
+        };
+
+        let mut entities: Vec<Entity> = work
+            .iter()
+            .zip(phi_hat)
+            .zip(refines)
+            .zip(&self.entities)
+            .map(|(((w, (ph, m2)), rho), acc)| {
+                let m2bar = if w.hours > 0.0 { m2 / w.hours } else { 0.0 };
+                let weight = w.hours * m2bar / (m2bar + 1.0);
+                let phi = (weight * ph + cfg.phi_pseudo_hours * phi_median)
+                    / (weight + cfg.phi_pseudo_hours);
+                Entity {
+                    name: String::from_utf8_lossy(&acc.name).into_owned(),
+                    level: w.level as f32,
+                    phi: phi.clamp(cfg.phi_min, PHI_MAX) as f32,
+                    hours: w.hours as u32,
+                    active_hours: acc.rows,
+                    refine: rho.into_iter().map(|r| r as f32).collect(),
+                }
+            })
+            .collect();
+        entities.sort_by(|a, b| a.name.cmp(&b.name));
+
+        let slots = (0..n_slots)
+            .map(|s| {
+                let old = slot_order[s];
+                let n = tot_n[s].max(1.0);
+                let m = pop_s1[s] / n;
+                let v = (pop_s2[s] / n - m * m).max(0.0);
+                let phi = if m > 0.0 {
+                    ((v - m) / (m * m)).max(cfg.phi_min)
+                } else {
+                    cfg.phi_min
+                };
+                Slot {
+                    key: self.slot_keys[old].clone(),
+                    values: slot_values[s].clone(),
+                    factor: factor[s] as f32,
+                    pop_mean: m as f32,
+                    pop_phi: phi.min(PHI_MAX) as f32,
+                }
+            })
+            .collect();
+        Some(PerEntityBody {
+            entity_field: entity_field.to_string(),
+            window_start: first_hour * 3600,
+            window_end: (last_hour + 1) * 3600,
+            field_values: field_values
+                .into_iter()
+                .map(|vals| {
+                    vals.into_iter()
+                        .map(|v| String::from_utf8_lossy(&v).into_owned())
+                        .collect()
+                })
+                .collect(),
+            slots,
+            entities,
+            threshold,
+            min_increase,
+            settings: FitSettings {
+                shrink: cfg.shrink,
+                phi_pseudo_hours: cfg.phi_pseudo_hours,
+                phi_min: cfg.phi_min,
+                phi_median,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::encode_key;
+
+    fn key(vals: &[&str]) -> Vec<u8> {
+        let mut k = Vec::new();
+        encode_key(vals.iter().map(|v| v.as_bytes()), &mut k);
+        k
+    }
+
+    /// 4 weeks of hours; slot = hour of day only (24 slots) to keep tests small.
+    fn hour_slot(h: i64) -> Vec<u8> {
+        key(&[&format!("{:02}", h % 24)])
+    }
+
+    #[test]
+    fn silent_hours_count_as_zeros_from_first_hour() {
+        let mut acc = Accumulator::default();
+        // "busy" has a row every hour (keeps the timeline complete); "quiet" appears at hour 240 and
+        // then sends 4 connections once a day at 10:00.
+        for h in 0..672i64 {
+            acc.push(b"busy", &hour_slot(h), (h * 3600) as f64, 50.0);
+            if h >= 240 && h % 24 == 10 {
+                acc.push(b"quiet", &hour_slot(h), (h * 3600 + 5) as f64, 4.0);
+            }
+        }
+        let body = acc.finish("src", &FitConfig::default(), 1e-4, 0.0).unwrap();
+        let q = body.entities.iter().find(|e| e.name == "quiet").unwrap();
+        // First row at hour 250 (10:00 of day 10): exposed from there to hour 671, 422 hours, 18 of
+        // them with 4 connections.
+        assert_eq!(q.hours, 422);
+        assert_eq!(q.active_hours, 18);
+        assert!((q.level as f64 - 18.0 * 4.0 / 422.0).abs() < 1e-6);
+        assert_eq!(body.window_end, 672 * 3600);
+        // Its 10:00 slot learns ~4 (shrunk a little), its 03:00 slot stays near zero.
+        let offsets = body.offsets();
+        let e = body.entities.iter().position(|e| e.name == "quiet");
+        let s10 = body
+            .slots
+            .iter()
+            .position(|s| s.key == hour_slot(10))
+            .unwrap();
+        let s03 = body
+            .slots
+            .iter()
+            .position(|s| s.key == hour_slot(3))
+            .unwrap();
+        let m10 = body.predict(&offsets, e, s10).mu;
+        let m03 = body.predict(&offsets, e, s03).mu;
+        assert!(m10 > 2.5 && m10 < 4.5, "{m10}");
+        assert!(m03 < 0.2, "{m03}");
+    }
+
+    #[test]
+    fn shrinkage_pulls_thin_history_toward_the_shared_shape() {
+        let mut acc = Accumulator::default();
+        // 40 office hosts: 10 connections 9-17, nothing else. One host "night" has a single
+        // 3-count hour at 02:00 and otherwise the office pattern; one host "batch" sends 200 at 02:00
+        // every night.
+        for h in 0..672i64 {
+            let hod = h % 24;
+            for i in 0..40 {
+                if (9..17).contains(&hod) {
+                    acc.push(
+                        format!("w{i}").as_bytes(),
+                        &hour_slot(h),
+                        (h * 3600) as f64,
+                        10.0,
+                    );
+                }
+            }
+            if (9..17).contains(&hod) {
+                acc.push(b"night", &hour_slot(h), (h * 3600) as f64, 10.0);
+            }
+            if h == 26 {
+                acc.push(b"night", &hour_slot(h), (h * 3600) as f64, 3.0);
+            }
+            if hod == 2 {
+                acc.push(b"batch", &hour_slot(h), (h * 3600) as f64, 200.0);
+            }
+        }
+        let body = acc.finish("src", &FitConfig::default(), 1e-4, 0.0).unwrap();
+        let offsets = body.offsets();
+        let idx = |n: &str| body.entities.iter().position(|e| e.name == n);
+        let s02 = body
+            .slots
+            .iter()
+            .position(|s| s.key == hour_slot(2))
+            .unwrap();
+        // One event in 28 nights: the expected count moves only a little above its raw mean (3/28).
+        let night = body.predict(&offsets, idx("night"), s02).mu;
+        assert!(night > 0.05 && night < 0.6, "{night}");
+        // 28 nights of 200: the host's own shape wins.
+        let batch = body.predict(&offsets, idx("batch"), s02).mu;
+        assert!(batch > 180.0 && batch < 210.0, "{batch}");
+    }
+
+    #[test]
+    fn unseen_entities_use_the_population_of_the_slot() {
+        let mut acc = Accumulator::default();
+        for h in 0..168i64 {
+            acc.push(b"a", &hour_slot(h), (h * 3600) as f64, 10.0);
+            acc.push(b"b", &hour_slot(h), (h * 3600) as f64, 30.0);
+        }
+        let body = acc.finish("src", &FitConfig::default(), 1e-4, 0.0).unwrap();
+        let d = body.predict(&body.offsets(), None, 0);
+        assert!((d.mu - 20.0).abs() < 1e-4);
+        // Variance 100 around 20: phi = (100 - 20) / 400.
+        assert!((d.phi - 0.2).abs() < 1e-6);
+    }
+
+    #[test]
+    fn overdispersion_is_estimated() {
+        let mut acc = Accumulator::default();
+        // Alternating 2 and 18 (mean 10, variance 64): phi ~ (64 - 10) / 100 = 0.54.
+        for h in 0..672i64 {
+            let x = if (h / 24) % 2 == 0 { 2.0 } else { 18.0 };
+            acc.push(b"x", &hour_slot(h), (h * 3600) as f64, x);
+        }
+        let body = acc.finish("src", &FitConfig::default(), 1e-4, 0.0).unwrap();
+        let phi = body.entities[0].phi as f64;
+        assert!(phi > 0.45 && phi < 0.65, "{phi}");
+    }
+}
