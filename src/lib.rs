@@ -14,4 +14,5 @@ pub mod error;
 pub mod hostmodel;
 pub mod model;
 pub mod protocol;
+pub mod quality;
 pub mod spl;

@@ -24,6 +24,8 @@ pub struct FitConfig {
     pub phi_min: f64,
     /// Iterative proportional fitting sweeps.
     pub sweeps: usize,
+    /// Shared seasonal profiles (k-means clusters of the entities' shapes).
+    pub profiles: usize,
 }
 
 impl Default for FitConfig {
@@ -33,6 +35,7 @@ impl Default for FitConfig {
             phi_pseudo_hours: 24.0,
             phi_min: 0.02,
             sweeps: 4,
+            profiles: 6,
         }
     }
 }
@@ -247,9 +250,7 @@ impl Accumulator {
             })
             .collect();
 
-        // Shared seasonal factor: weighted mean of the entities' slot/level ratios.
-        let mut num = vec![0.0; n_slots];
-        let mut den = vec![0.0; n_slots];
+        // Population totals per slot.
         let mut tot_n = vec![0.0; n_slots];
         let mut pop_s1 = vec![0.0; n_slots];
         let mut pop_s2 = vec![0.0; n_slots];
@@ -258,26 +259,20 @@ impl Accumulator {
                 tot_n[s] += w.n[s];
                 pop_s1[s] += w.s1[s];
                 pop_s2[s] += w.s2[s];
-                if w.level > 0.0 && w.n[s] > 0.0 {
-                    let expected = w.n[s] * w.level;
-                    let weight = expected / (expected + 5.0);
-                    num[s] += weight * w.s1[s] / expected;
-                    den[s] += weight;
-                }
             }
         }
-        let mut factor: Vec<f64> = (0..n_slots)
-            .map(|s| if den[s] > 0.0 { num[s] / den[s] } else { 1.0 })
+        // Shared seasonal profiles: k-means of the entities' slot/level ratios, then each entity takes
+        // the profile under which its counts are most likely.
+        let stats: Vec<EntityStats> = work
+            .iter()
+            .map(|w| EntityStats {
+                n: &w.n,
+                s1: &w.s1,
+                level: w.level,
+            })
             .collect();
-        let norm = {
-            let (a, b) = (0..n_slots).fold((0.0, 0.0), |(a, b), s| {
-                (a + factor[s] * tot_n[s], b + tot_n[s])
-            });
-            if a > 0.0 { a / b } else { 1.0 }
-        };
-        for f in &mut factor {
-            *f = (*f / norm).max(FACTOR_FLOOR);
-        }
+        let (profiles, assignment) = shared_profiles(&stats, &tot_n, cfg.profiles);
+        drop(stats);
 
         // Per entity: refinements by shrunk IPF, then the over-dispersion.
         let mut phi_hat = Vec::with_capacity(work.len());
@@ -285,7 +280,8 @@ impl Accumulator {
         let mut mu = vec![0.0; n_slots];
         let mut obs = vec![0.0; n_refine];
         let mut exp = vec![0.0; n_refine];
-        for w in &mut work {
+        for (w, &k) in work.iter_mut().zip(&assignment) {
+            let factor = &profiles[k];
             let mut rho = vec![1.0f64; n_refine];
             for (j, &off) in offsets.iter().enumerate() {
                 obs[off..off + field_values[j].len()].fill(0.0);
@@ -357,7 +353,8 @@ impl Accumulator {
             .zip(phi_hat)
             .zip(refines)
             .zip(&self.entities)
-            .map(|(((w, (ph, m2)), rho), acc)| {
+            .zip(&assignment)
+            .map(|((((w, (ph, m2)), rho), acc), &k)| {
                 let m2bar = if w.hours > 0.0 { m2 / w.hours } else { 0.0 };
                 let weight = w.hours * m2bar / (m2bar + 1.0);
                 let phi = (weight * ph + cfg.phi_pseudo_hours * phi_median)
@@ -368,6 +365,7 @@ impl Accumulator {
                     phi: phi.clamp(cfg.phi_min, PHI_MAX) as f32,
                     hours: w.hours as u32,
                     active_hours: acc.rows,
+                    profile: k as u8,
                     refine: rho.into_iter().map(|r| r as f32).collect(),
                 }
             })
@@ -388,7 +386,6 @@ impl Accumulator {
                 Slot {
                     key: self.slot_keys[old].clone(),
                     values: slot_values[s].clone(),
-                    factor: factor[s] as f32,
                     pop_mean: m as f32,
                     pop_phi: phi.min(PHI_MAX) as f32,
                 }
@@ -407,6 +404,10 @@ impl Accumulator {
                 })
                 .collect(),
             slots,
+            profiles: profiles
+                .iter()
+                .map(|p| p.iter().map(|&f| f as f32).collect())
+                .collect(),
             entities,
             threshold,
             min_increase,
@@ -418,6 +419,150 @@ impl Accumulator {
             },
         })
     }
+}
+
+/// What [`shared_profiles`] needs of an entity.
+struct EntityStats<'a> {
+    /// Exposure hours and count sum per slot.
+    n: &'a [f64],
+    s1: &'a [f64],
+    level: f64,
+}
+
+/// Entities with at least this many connections in total shape the profiles.
+const PROFILE_MIN_TOTAL: f64 = 50.0;
+
+/// Weighted mean of the entities' slot/level ratios, normalised to an exposure-weighted mean of 1.
+fn profile_of(ents: &[&EntityStats], tot_n: &[f64]) -> Vec<f64> {
+    let n_slots = tot_n.len();
+    let mut num = vec![0.0; n_slots];
+    let mut den = vec![0.0; n_slots];
+    for e in ents {
+        for s in 0..n_slots {
+            if e.level > 0.0 && e.n[s] > 0.0 {
+                let expected = e.n[s] * e.level;
+                let weight = expected / (expected + 5.0);
+                num[s] += weight * e.s1[s] / expected;
+                den[s] += weight;
+            }
+        }
+    }
+    let mut f: Vec<f64> = (0..n_slots)
+        .map(|s| if den[s] > 0.0 { num[s] / den[s] } else { 1.0 })
+        .collect();
+    let (a, b) = (0..n_slots).fold((0.0, 0.0), |(a, b), s| (a + f[s] * tot_n[s], b + tot_n[s]));
+    let norm = if a > 0.0 && b > 0.0 { a / b } else { 1.0 };
+    for x in &mut f {
+        *x = (*x / norm).max(FACTOR_FLOOR);
+    }
+    f
+}
+
+/// Up to `k` shared seasonal profiles and each entity's profile.
+///
+/// The profiles are k-means clusters (in square-root space, which steadies Poisson noise) of the
+/// slot/level ratios of the entities with enough data, seeded by farthest-point selection so the result
+/// is deterministic. Every entity then takes the profile with the smallest Poisson deviance of its own
+/// counts under `L(e) F_k(s)`.
+fn shared_profiles(ents: &[EntityStats], tot_n: &[f64], k: usize) -> (Vec<Vec<f64>>, Vec<usize>) {
+    let n_slots = tot_n.len();
+    let rich: Vec<&EntityStats> = ents
+        .iter()
+        .filter(|e| e.level > 0.0 && e.s1.iter().sum::<f64>() >= PROFILE_MIN_TOTAL)
+        .collect();
+    let all: Vec<&EntityStats> = ents.iter().collect();
+    if rich.len() < 2 * k.max(1) || k <= 1 {
+        return (vec![profile_of(&all, tot_n)], vec![0; ents.len()]);
+    }
+    let point = |e: &EntityStats| -> Vec<f64> {
+        (0..n_slots)
+            .map(|s| {
+                if e.n[s] > 0.0 {
+                    (e.s1[s] / (e.n[s] * e.level)).sqrt()
+                } else {
+                    1.0
+                }
+            })
+            .collect()
+    };
+    let pts: Vec<Vec<f64>> = rich.iter().map(|e| point(e)).collect();
+    let dist = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>();
+    // Farthest-point seeding from the point nearest the overall mean.
+    let mean: Vec<f64> = (0..n_slots)
+        .map(|s| pts.iter().map(|p| p[s]).sum::<f64>() / pts.len() as f64)
+        .collect();
+    let first = (0..pts.len())
+        .min_by(|&a, &b| dist(&pts[a], &mean).total_cmp(&dist(&pts[b], &mean)))
+        .unwrap_or(0);
+    let mut centers = vec![pts[first].clone()];
+    let mut nearest: Vec<f64> = pts.iter().map(|p| dist(p, &centers[0])).collect();
+    while centers.len() < k {
+        let far = (0..pts.len())
+            .max_by(|&a, &b| nearest[a].total_cmp(&nearest[b]))
+            .unwrap_or(0);
+        centers.push(pts[far].clone());
+        for (i, p) in pts.iter().enumerate() {
+            nearest[i] = nearest[i].min(dist(p, &centers[centers.len() - 1]));
+        }
+    }
+    let mut label = vec![0usize; pts.len()];
+    for _ in 0..20 {
+        let mut changed = false;
+        for (i, p) in pts.iter().enumerate() {
+            let best = (0..centers.len())
+                .min_by(|&a, &b| dist(p, &centers[a]).total_cmp(&dist(p, &centers[b])))
+                .unwrap_or(0);
+            changed |= best != label[i];
+            label[i] = best;
+        }
+        for (c, center) in centers.iter_mut().enumerate() {
+            let members: Vec<&Vec<f64>> = pts.iter().zip(&label).filter(|(_, l)| **l == c).map(|(p, _)| p).collect();
+            if members.is_empty() {
+                continue;
+            }
+            for s in 0..n_slots {
+                center[s] = members.iter().map(|p| p[s]).sum::<f64>() / members.len() as f64;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let mut profiles: Vec<Vec<f64>> = (0..centers.len())
+        .filter_map(|c| {
+            let members: Vec<&EntityStats> = rich
+                .iter()
+                .zip(&label)
+                .filter(|(_, l)| **l == c)
+                .map(|(e, _)| *e)
+                .collect();
+            (!members.is_empty()).then(|| profile_of(&members, tot_n))
+        })
+        .collect();
+    if profiles.is_empty() {
+        profiles.push(profile_of(&all, tot_n));
+    }
+    // Each entity: the profile of smallest Poisson deviance, sum n mu - S1 ln mu.
+    let assignment = ents
+        .iter()
+        .map(|e| {
+            if e.level <= 0.0 {
+                return 0;
+            }
+            let nll = |f: &[f64]| {
+                (0..n_slots)
+                    .map(|s| {
+                        let mu = e.level * f[s];
+                        e.n[s] * mu - e.s1[s] * mu.ln()
+                    })
+                    .sum::<f64>()
+            };
+            (0..profiles.len())
+                .min_by(|&a, &b| nll(&profiles[a]).total_cmp(&nll(&profiles[b])))
+                .unwrap_or(0)
+        })
+        .collect();
+    (profiles, assignment)
 }
 
 #[cfg(test)]

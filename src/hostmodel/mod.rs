@@ -56,8 +56,6 @@ pub struct Slot {
     pub key: Vec<u8>,
     /// Index of each by-field's value in [`PerEntityBody::field_values`].
     pub values: Vec<u16>,
-    /// The shared seasonal factor `F(s)`.
-    pub factor: f32,
     /// The population fallback: mean and over-dispersion of all entity-hours of this slot.
     pub pop_mean: f32,
     pub pop_phi: f32,
@@ -75,6 +73,8 @@ pub struct Entity {
     pub hours: u32,
     /// Hours with a row (a non-zero count).
     pub active_hours: u32,
+    /// Its shared seasonal profile, an index into [`PerEntityBody::profiles`].
+    pub profile: u8,
     /// `rho(e, j, v)` for every by-field value, fields concatenated in by-clause order.
     pub refine: Vec<f32>,
 }
@@ -103,6 +103,8 @@ pub struct PerEntityBody {
     pub field_values: Vec<Vec<String>>,
     /// Slots in natural order of their by-field values.
     pub slots: Vec<Slot>,
+    /// The shared seasonal profiles `F_k(s)`, one factor per slot each.
+    pub profiles: Vec<Vec<f32>>,
     /// Entities in name order.
     pub entities: Vec<Entity>,
     /// `threshold` and `min_increase` given at fit (else the defaults), used by an apply that gives none.
@@ -129,7 +131,8 @@ impl PerEntityBody {
         match e {
             Some(e) => {
                 let ent = &self.entities[e];
-                let mut mu = ent.level as f64 * slot.factor as f64;
+                let f = self.profiles[ent.profile as usize][s];
+                let mut mu = ent.level as f64 * f as f64;
                 for (j, &v) in slot.values.iter().enumerate() {
                     mu *= ent.refine[offsets[j] + v as usize] as f64;
                 }
