@@ -185,10 +185,15 @@ fn sample_cmd(args: &[String]) -> Result<i32, String> {
 }
 
 fn quality_cmd(args: &[String]) -> Result<i32, String> {
-    let (pos, opts) = options(args, &["--hosts", "--seeds", "--seed", "--out", "--timing"], &[])?;
+    let (pos, opts) = options(
+        args,
+        &["--hosts", "--seeds", "--seed", "--out", "--timing"],
+        &[],
+    )?;
     if !pos.is_empty() {
         return Err(
-            "usage: smbdensity quality [--hosts N] [--seeds 1,2,3] [--out DIR] [--timing HOSTS]".into(),
+            "usage: smbdensity quality [--hosts N] [--seeds 1,2,3] [--out DIR] [--timing HOSTS]"
+                .into(),
         );
     }
     let mut spec = quality::QualitySpec {

@@ -50,11 +50,12 @@ const DAYS: [&str; 7] = [
     "Saturday",
     "Sunday",
 ];
-/// 2026-10-05T00:00:00Z, a Monday.
-const START: i64 = 1_791_158_400;
-/// Training day 8 and detection day 29 are patch Tuesdays; training day 17 (a Wednesday) is a holiday.
-const PATCH_DAYS: [usize; 2] = [8, 29];
-const HOLIDAYS: [usize; 1] = [17];
+/// 2026-02-09T00:00:00Z, a Monday: training runs to Sunday 2026-03-08, detection is 2026-03-09..15.
+const START: i64 = 1_770_595_200;
+/// Patch Tuesdays (the second Tuesday of the month): 2026-02-10 (training day 1) and 2026-03-10
+/// (detection day 29). Holiday: Presidents' Day, Monday 2026-02-16 (training day 7).
+const PATCH_DAYS: [usize; 2] = [1, 29];
+const HOLIDAYS: [usize; 1] = [7];
 
 pub const SCENARIOS: [&str; 4] = ["worm", "lateral", "staging", "server"];
 
@@ -162,6 +163,8 @@ struct Host {
     presence: f64,
     /// The hour its nightly batch starts (backup/app servers).
     batch_hour: usize,
+    /// Its position in the network (spreads the patch downloads).
+    index: usize,
 }
 
 /// The enterprise: hosts and their per-day presence.
@@ -188,7 +191,9 @@ impl Network {
         let scale = hosts as f64 / 500.0;
         let n = |k: f64| ((k * scale).round() as usize).max(1);
         let (n_adm, n_fs, n_dc, n_bak, n_app) = (n(40.0), n(18.0), n(8.0), n(8.0), n(6.0));
-        let n_wks = hosts.saturating_sub(n_adm + n_fs + n_dc + n_bak + n_app + 1).max(1);
+        let n_wks = hosts
+            .saturating_sub(n_adm + n_fs + n_dc + n_bak + n_app + 1)
+            .max(1);
         let mut out = Vec::new();
         for i in 0..n_wks {
             // A third of the workstations are laptops or part-time: absent on many days.
@@ -204,6 +209,7 @@ impl Network {
                     rng.range(0.85, 0.98)
                 },
                 batch_hour: 0,
+                index: out.len(),
             });
         }
         for i in 0..n_adm {
@@ -214,6 +220,7 @@ impl Network {
                 shape: rng.range(1.5, 3.0),
                 presence: rng.range(0.8, 0.95),
                 batch_hour: 0,
+                index: out.len(),
             });
         }
         for i in 0..n_fs {
@@ -224,6 +231,7 @@ impl Network {
                 shape: rng.range(10.0, 30.0),
                 presence: 1.0,
                 batch_hour: 0,
+                index: out.len(),
             });
         }
         for i in 0..n_dc {
@@ -234,6 +242,7 @@ impl Network {
                 shape: rng.range(15.0, 40.0),
                 presence: 1.0,
                 batch_hour: 0,
+                index: out.len(),
             });
         }
         for i in 0..n_bak {
@@ -243,7 +252,8 @@ impl Network {
                 rate: rng.lognormal(900.0, 0.5).clamp(300.0, 3000.0),
                 shape: rng.range(8.0, 20.0),
                 presence: 1.0,
-                batch_hour: 22 + rng.below(5), // 22:00 .. 02:00
+                batch_hour: (22 + rng.below(5)) % 24, // 22:00 .. 02:00
+                index: out.len(),
             });
         }
         for i in 0..n_app {
@@ -254,6 +264,7 @@ impl Network {
                 shape: rng.range(8.0, 20.0),
                 presence: 1.0,
                 batch_hour: 1 + rng.below(4),
+                index: out.len(),
             });
         }
         out.push(Host {
@@ -263,6 +274,7 @@ impl Network {
             shape: 10.0,
             presence: 1.0,
             batch_hour: 20,
+            index: out.len(),
         });
         Network { hosts: out }
     }
@@ -276,6 +288,10 @@ impl Network {
         let holiday = HOLIDAYS.contains(&day);
         let off = weekend || holiday;
         let patch = PATCH_DAYS.contains(&day) && (10..=15).contains(&hod);
+        // Workstations fetch patches in a 2-hour window that deployment software spreads over 10-16.
+        let patch_start = 10 + (h.index * 7 + day) % 6;
+        let patch_window =
+            PATCH_DAYS.contains(&day) && (patch_start..patch_start + 2).contains(&hod);
         let monday_storm = dow == 0 && !holiday && (8..=9).contains(&hod);
         match h.kind {
             Kind::Workstation => {
@@ -286,8 +302,8 @@ impl Network {
                 if monday_storm {
                     m *= 2.5;
                 }
-                if patch {
-                    m += 12.0;
+                if patch_window {
+                    m += 10.0;
                 }
                 m
             }
@@ -301,8 +317,8 @@ impl Network {
                 if monday_storm {
                     m *= 1.5;
                 }
-                if patch {
-                    m *= 2.0;
+                if patch_window {
+                    m += 10.0;
                 }
                 m
             }
@@ -327,11 +343,7 @@ impl Network {
             }
             Kind::Backup => {
                 let since = (hod + 24 - h.batch_hour) % 24;
-                if since < 4 {
-                    h.rate
-                } else {
-                    h.rate * 0.03
-                }
+                if since < 4 { h.rate } else { h.rate * 0.03 }
             }
             Kind::AppServer => {
                 let since = (hod + 24 - h.batch_hour) % 24;
@@ -407,7 +419,11 @@ fn episodes(rng: &mut Rng, net: &Network) -> Vec<Episode> {
             let (host, start, len, extra): (usize, usize, usize, Vec<u64>) = match scenario {
                 0 => {
                     let host = pick(rng, &[Kind::Workstation], &mut used);
-                    let start = if rng.unit() < 0.7 { 8 + rng.below(9) } else { rng.below(24) };
+                    let start = if rng.unit() < 0.7 {
+                        8 + rng.below(9)
+                    } else {
+                        rng.below(24)
+                    };
                     let len = 1 + rng.below(3);
                     let per = rng.lognormal(1200.0, 0.7).clamp(250.0, 8000.0);
                     let extra = (0..len).map(|_| rng.negbin(per, 20.0)).collect();
@@ -419,7 +435,11 @@ fn episodes(rng: &mut Rng, net: &Network) -> Vec<Episode> {
                     } else {
                         pick(rng, &[Kind::Admin], &mut used)
                     };
-                    let start = if rng.unit() < 0.7 { 9 + rng.below(6) } else { 17 + rng.below(4) };
+                    let start = if rng.unit() < 0.7 {
+                        9 + rng.below(6)
+                    } else {
+                        17 + rng.below(4)
+                    };
                     let len = 3 + rng.below(6);
                     let extra = (0..len).map(|_| 20 + rng.below(41) as u64).collect();
                     (host, start, len, extra)
@@ -527,8 +547,12 @@ pub fn generate(hosts: usize, seed: u64) -> io::Result<DataSet> {
         }
     }
     Ok(DataSet {
-        training: train.into_inner().map_err(|e| io::Error::other(e.to_string()))?,
-        detection: det.into_inner().map_err(|e| io::Error::other(e.to_string()))?,
+        training: train
+            .into_inner()
+            .map_err(|e| io::Error::other(e.to_string()))?,
+        detection: det
+            .into_inner()
+            .map_err(|e| io::Error::other(e.to_string()))?,
         rows,
         episodes: eps,
         host_names: net.hosts.iter().map(|h| h.name.clone()).collect(),
@@ -681,12 +705,21 @@ pub fn run_seed(
         ds.episodes.len()
     )
     .ok();
+    if let Some(dir) = std::env::var_os("SMBQ_DUMP") {
+        let dir = PathBuf::from(dir);
+        let _ = std::fs::write(dir.join(format!("training-{seed}.csv")), &ds.training);
+        let _ = std::fs::write(dir.join(format!("detection-{seed}.csv")), &ds.detection);
+    }
     run_cmd(opts, POOLED_FIT, &ds.training)?;
     let (_, host_fit_secs) = run_cmd(opts, HOST_FIT, &ds.training)?;
     let mut pooled_sweep = Vec::new();
     let mut pooled = None;
     for &t in &POOLED_SWEEP {
-        let (out, _) = run_cmd(opts, &format!("apply smb_pdfmodel threshold={t}"), &ds.detection)?;
+        let (out, _) = run_cmd(
+            opts,
+            &format!("apply smb_pdfmodel threshold={t}"),
+            &ds.detection,
+        )?;
         let cols = columns(&out, &["IsOutlier(count)"])?;
         let flags: Vec<bool> = cols[0].iter().map(|v| v == "1.0").collect();
         if flags.len() != ds.rows.len() {
@@ -720,8 +753,21 @@ pub fn run_seed(
     let host = score(&ds, &flags);
     if std::env::var_os("SMBQ_DEBUG").is_some() {
         for (r, &(h, t)) in ds.rows.iter().enumerate() {
-            if flags[r] && !ds.episodes.iter().any(|e| e.host == h as usize && e.hours.contains(&(t as usize))) {
-                eprintln!("FA day {} hour {:02} {} count {} expected {} p {}", t / 24, t % 24, ds.host_names[h as usize], cols[0][r], cols[2][r], cols[3][r]);
+            if flags[r]
+                && !ds
+                    .episodes
+                    .iter()
+                    .any(|e| e.host == h as usize && e.hours.contains(&(t as usize)))
+            {
+                eprintln!(
+                    "FA day {} hour {:02} {} count {} expected {} p {}",
+                    t / 24,
+                    t % 24,
+                    ds.host_names[h as usize],
+                    cols[0][r],
+                    cols[2][r],
+                    cols[3][r]
+                );
             }
         }
     }
@@ -826,8 +872,18 @@ pub fn report(results: &[SeedResult], hosts: usize) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let _ = writeln!(s, "False alerts by host type: pooled {}; per host {}.\n", types(&tot_p), types(&tot_h));
-    let _ = writeln!(s, "False alerts by detection day (per seed): pooled {}; per host {}.\n", days(&tot_p), days(&tot_h));
+    let _ = writeln!(
+        s,
+        "False alerts by host type: pooled {}; per host {}.\n",
+        types(&tot_p),
+        types(&tot_h)
+    );
+    let _ = writeln!(
+        s,
+        "False alerts by detection day (per seed): pooled {}; per host {}.\n",
+        days(&tot_p),
+        days(&tot_h)
+    );
     let _ = writeln!(
         s,
         "Per seed (episodes found: worm/lateral/staging/server; false alerts per day; row precision):\n"
@@ -847,7 +903,13 @@ pub fn report(results: &[SeedResult], hosts: usize) -> String {
                 100.0 * sc.precision()
             )
         };
-        let _ = writeln!(s, "| {} | {} | {} |", r.seed, cell(&r.pooled), cell(&r.host));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} |",
+            r.seed,
+            cell(&r.pooled),
+            cell(&r.host)
+        );
     }
     let avg = |f: &dyn Fn(&SeedResult) -> &Score| {
         let mut t = Score::default();
@@ -860,21 +922,33 @@ pub fn report(results: &[SeedResult], hosts: usize) -> String {
         s,
         "\nThreshold sweep (all seeds; episodes found, false alerts per day):\n"
     );
-    let _ = writeln!(s, "| threshold | Pooled ESCU | Per host (`min_increase={HOST_MIN_INCREASE}`) |");
+    let _ = writeln!(
+        s,
+        "| threshold | Pooled ESCU | Per host (`min_increase={HOST_MIN_INCREASE}`) |"
+    );
     let _ = writeln!(s, "|---|---|---|");
-    let mut ths: Vec<f64> = POOLED_SWEEP.iter().chain(HOST_SWEEP.iter()).copied().collect();
+    let mut ths: Vec<f64> = POOLED_SWEEP
+        .iter()
+        .chain(HOST_SWEEP.iter())
+        .copied()
+        .collect();
     ths.sort_by(|a, b| b.total_cmp(a));
     ths.dedup();
     for t in ths {
         let cell = |sweep: &[f64], get: &dyn Fn(&SeedResult, usize) -> &Score| {
-            sweep.iter().position(|x| *x == t).map_or("".to_string(), |i| {
-                let sc = avg(&|r| get(r, i));
-                format!(
-                    "{:.0}%, {:.1}",
-                    100.0 * sc.found_total() as f64 / sc.episodes_total().max(1) as f64,
-                    (sc.alerts - sc.true_rows) as f64 / (DETECT_DAYS as f64 * n)
-                )
-            })
+            sweep
+                .iter()
+                .position(|x| *x == t)
+                .map_or("".to_string(), |i| {
+                    let sc = avg(&|r| get(r, i));
+                    format!(
+                        "{:.0}% (lateral {}/{}), {:.1}",
+                        100.0 * sc.found_total() as f64 / sc.episodes_total().max(1) as f64,
+                        sc.found[1],
+                        sc.episodes[1],
+                        (sc.alerts - sc.true_rows) as f64 / (DETECT_DAYS as f64 * n)
+                    )
+                })
         };
         let _ = writeln!(
             s,
@@ -888,7 +962,10 @@ pub fn report(results: &[SeedResult], hosts: usize) -> String {
         s,
         "\n`min_increase` sweep, per host at `threshold={HOST_THRESHOLD}` (all seeds):\n"
     );
-    let _ = writeln!(s, "| min_increase | episodes found | lateral | false alerts per day | row precision |");
+    let _ = writeln!(
+        s,
+        "| min_increase | episodes found | lateral | false alerts per day | row precision |"
+    );
     let _ = writeln!(s, "|---|---|---|---|---|");
     for (i, m) in MIN_INCREASE_SWEEP.iter().enumerate() {
         let sc = avg(&|r| &r.min_increase_sweep[i]);
@@ -908,26 +985,29 @@ pub fn report(results: &[SeedResult], hosts: usize) -> String {
 /// threshold, the shipped settings circled.
 pub fn svg(results: &[SeedResult]) -> String {
     let n = results.len().max(1) as f64;
-    let points = |sweep: &[f64], get: &dyn Fn(&SeedResult, usize) -> &Score| -> Vec<(f64, f64, f64)> {
-        (0..sweep.len())
-            .map(|i| {
-                let mut t = Score::default();
-                for r in results {
-                    t.add(get(r, i));
-                }
-                (
-                    (t.alerts - t.true_rows) as f64 / (DETECT_DAYS as f64 * n),
-                    100.0 * t.found_total() as f64 / t.episodes_total().max(1) as f64,
-                    sweep[i],
-                )
-            })
-            .collect()
-    };
+    let points =
+        |sweep: &[f64], get: &dyn Fn(&SeedResult, usize) -> &Score| -> Vec<(f64, f64, f64)> {
+            (0..sweep.len())
+                .map(|i| {
+                    let mut t = Score::default();
+                    for r in results {
+                        t.add(get(r, i));
+                    }
+                    (
+                        (t.alerts - t.true_rows) as f64 / (DETECT_DAYS as f64 * n),
+                        100.0 * t.found_total() as f64 / t.episodes_total().max(1) as f64,
+                        sweep[i],
+                    )
+                })
+                .collect()
+        };
     let pooled = points(&POOLED_SWEEP, &|r, i| &r.pooled_sweep[i]);
     let host = points(&HOST_SWEEP, &|r, i| &r.host_sweep[i]);
     let (w, h, l, r, t, b) = (720.0, 440.0, 70.0, 30.0, 40.0, 60.0);
     let (xmin, xmax) = (0.1f64, 1000.0f64);
-    let px = |fa: f64| l + (w - l - r) * ((fa.max(xmin).log10() - xmin.log10()) / (xmax.log10() - xmin.log10()));
+    let px = |fa: f64| {
+        l + (w - l - r) * ((fa.max(xmin).log10() - xmin.log10()) / (xmax.log10() - xmin.log10()))
+    };
     let py = |found: f64| t + (h - t - b) * (1.0 - found / 100.0);
     let mut s = String::new();
     let _ = writeln!(
@@ -983,7 +1063,12 @@ pub fn svg(results: &[SeedResult]) -> String {
         (t + h - b) / 2.0
     );
     let series = [
-        (&pooled, "#e76f51", "pooled ESCU (dist=norm)", POOLED_THRESHOLD),
+        (
+            &pooled,
+            "#e76f51",
+            "pooled ESCU (dist=norm)",
+            POOLED_THRESHOLD,
+        ),
         (&host, "#264653", "per host (negbin)", HOST_THRESHOLD),
     ];
     for (k, (pts, color, label, shipped)) in series.iter().enumerate() {
@@ -1024,7 +1109,11 @@ pub fn svg(results: &[SeedResult]) -> String {
 
 /// Times the per-host fit on `hosts` hosts × 28 days and the apply throughput of both models on a
 /// detection week of the same network.
-pub fn timing(opts: &driver::Options, hosts: usize, log: &mut dyn io::Write) -> Result<String, String> {
+pub fn timing(
+    opts: &driver::Options,
+    hosts: usize,
+    log: &mut dyn io::Write,
+) -> Result<String, String> {
     let ds = generate(hosts, 1).map_err(|e| e.to_string())?;
     let mut s = String::new();
     let (_, pooled_fit) = run_cmd(opts, POOLED_FIT, &ds.training)?;
@@ -1054,7 +1143,10 @@ pub fn timing(opts: &driver::Options, hosts: usize, log: &mut dyn io::Write) -> 
         "| {hosts} hosts × {TRAIN_DAYS} days ({} training rows) | seconds |\n|---|---|",
         ds.training_rows
     );
-    let _ = writeln!(s, "| per-host fit (`{HOST_FIT}`), best of 3 | {host_fit:.2} |");
+    let _ = writeln!(
+        s,
+        "| per-host fit (`{HOST_FIT}`), best of 3 | {host_fit:.2} |"
+    );
     let _ = writeln!(s, "| pooled fit (`{POOLED_FIT}`) | {pooled_fit:.2} |");
     let _ = writeln!(
         s,
@@ -1108,7 +1200,8 @@ pub fn run(exe: &Path, spec: &QualitySpec, out: &mut dyn io::Write) -> Result<()
     if let Some(dir) = &spec.out {
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
         std::fs::write(dir.join("per-host-quality.md"), &md).map_err(|e| e.to_string())?;
-        std::fs::write(dir.join("per-host-quality.svg"), svg(&results)).map_err(|e| e.to_string())?;
+        std::fs::write(dir.join("per-host-quality.svg"), svg(&results))
+            .map_err(|e| e.to_string())?;
         writeln!(
             out,
             "wrote per-host-quality.md and per-host-quality.svg to {}",

@@ -16,8 +16,8 @@ use crate::model::{decode_key, key_cmp, natural_cmp};
 /// Tuning of the fit (defaults from the quality benchmark).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FitConfig {
-    /// Pseudo-counts `a` of the refinement prior (shrinkage toward the shared shape).
-    pub shrink: f64,
+    /// Prior variance `tau^2` of an entity's refinements around 1 (shrinkage toward the shared shape).
+    pub refine_prior_var: f64,
     /// Pseudo-hours `W0` pulling each entity's over-dispersion toward the median.
     pub phi_pseudo_hours: f64,
     /// Floor of the over-dispersion.
@@ -31,7 +31,7 @@ pub struct FitConfig {
 impl Default for FitConfig {
     fn default() -> Self {
         FitConfig {
-            shrink: 10.0,
+            refine_prior_var: 0.5,
             phi_pseudo_hours: 24.0,
             phi_min: 0.02,
             sweeps: 4,
@@ -48,6 +48,9 @@ struct EntAcc {
     name: Vec<u8>,
     first_hour: i64,
     rows: u32,
+    /// Daily totals from day `day0` (days since the epoch, UTC).
+    day0: i64,
+    daily: Vec<f64>,
     /// Per slot: sum and sum of squares of the counts.
     s1: Vec<f64>,
     s2: Vec<f64>,
@@ -109,6 +112,8 @@ impl Accumulator {
                     name: entity.to_vec(),
                     first_hour: hour,
                     rows: 0,
+                    day0: hour.div_euclid(24),
+                    daily: Vec::new(),
                     s1: Vec::new(),
                     s2: Vec::new(),
                 });
@@ -125,6 +130,17 @@ impl Accumulator {
         }
         acc.s1[s] += x;
         acc.s2[s] += x * x;
+        let day = hour.div_euclid(24);
+        if day < acc.day0 {
+            let shift = (acc.day0 - day) as usize;
+            acc.daily.splice(0..0, std::iter::repeat_n(0.0, shift));
+            acc.day0 = day;
+        }
+        let d = (day - acc.day0) as usize;
+        if acc.daily.len() <= d {
+            acc.daily.resize(d + 1, 0.0);
+        }
+        acc.daily[d] += x;
     }
 
     /// Fits the model. `threshold` and `min_increase` are stored as the apply defaults.
@@ -208,6 +224,30 @@ impl Accumulator {
             exposure_at.insert(f, running.clone());
         }
 
+        // Days of the timeline, each with its (hour, slot)s; and on how many days each by-field value
+        // occurs (its number of roughly independent observations: hours of one day move together).
+        let day_first = first_hour.div_euclid(24);
+        let n_days = (last_hour.div_euclid(24) - day_first + 1) as usize;
+        let mut day_hours: Vec<Vec<(i64, usize)>> = vec![Vec::new(); n_days];
+        for &(h, s) in &hours {
+            day_hours[(h.div_euclid(24) - day_first) as usize].push((h, s));
+        }
+        let mut value_days = vec![0.0f64; n_refine];
+        for day in &day_hours {
+            let mut seen = vec![false; n_refine];
+            for &(_, s) in day {
+                for (j, &v) in slot_values[s].iter().enumerate() {
+                    seen[offsets[j] + v as usize] = true;
+                }
+            }
+            for (v, &b) in seen.iter().enumerate() {
+                if b {
+                    value_days[v] += 1.0;
+                }
+            }
+        }
+        let timeline_hours = hours.len() as f64;
+
         // Per entity, in the new slot order: n, S1, S2.
         struct Work {
             n: Vec<f64>,
@@ -263,12 +303,50 @@ impl Accumulator {
         }
         // Shared seasonal profiles: k-means of the entities' slot/level ratios, then each entity takes
         // the profile under which its counts are most likely.
+        // Only entities whose days are alike shape the profiles: a host that is absent on most days
+        // would otherwise found a profile of its own absences.
+        let day_dispersion: Vec<f64> = work
+            .iter()
+            .zip(&self.entities)
+            .map(|(w, acc)| {
+                let (mut q, mut m1, mut m2) = (0.0, 0.0, 0.0);
+                for (d, day) in day_hours.iter().enumerate() {
+                    let day_no = day_first + d as i64;
+                    if day_no < acc.first_hour.div_euclid(24) {
+                        continue;
+                    }
+                    let e: f64 = day
+                        .iter()
+                        .filter(|(h, _)| *h >= acc.first_hour)
+                        .map(|&(_, s)| if w.n[s] > 0.0 { w.s1[s] / w.n[s] } else { 0.0 })
+                        .sum();
+                    let o = if day_no >= acc.day0 {
+                        acc.daily
+                            .get((day_no - acc.day0) as usize)
+                            .copied()
+                            .unwrap_or(0.0)
+                    } else {
+                        0.0
+                    };
+                    q += (o - e) * (o - e);
+                    m1 += e;
+                    m2 += e * e;
+                }
+                if m2 > 0.0 {
+                    ((q - m1) / m2).max(0.0)
+                } else {
+                    f64::INFINITY
+                }
+            })
+            .collect();
         let stats: Vec<EntityStats> = work
             .iter()
-            .map(|w| EntityStats {
+            .zip(&day_dispersion)
+            .map(|(w, &dd)| EntityStats {
                 n: &w.n,
                 s1: &w.s1,
                 level: w.level,
+                steady: dd <= STEADY_DAY_DISPERSION,
             })
             .collect();
         let (profiles, assignment) = shared_profiles(&stats, &tot_n, cfg.profiles);
@@ -280,9 +358,54 @@ impl Accumulator {
         let mut mu = vec![0.0; n_slots];
         let mut obs = vec![0.0; n_refine];
         let mut exp = vec![0.0; n_refine];
-        for (w, &k) in work.iter_mut().zip(&assignment) {
+        for ((w, &k), acc) in work.iter_mut().zip(&assignment).zip(&self.entities) {
             let factor = &profiles[k];
             let mut rho = vec![1.0f64; n_refine];
+            // Over-dispersion before refinement, of hours and of whole days, for the shrinkage.
+            let phi_hour = {
+                let (mut q, mut m1, mut m2) = (0.0, 0.0, 0.0);
+                for s in 0..n_slots {
+                    let m = w.level * factor[s];
+                    q += (w.s2[s] - 2.0 * m * w.s1[s] + w.n[s] * m * m).max(0.0);
+                    m1 += w.n[s] * m;
+                    m2 += w.n[s] * m * m;
+                }
+                if m2 > 0.0 {
+                    ((q - m1) / m2).max(0.0)
+                } else {
+                    0.0
+                }
+            };
+            let phi_day = {
+                let (mut q, mut m1, mut m2) = (0.0, 0.0, 0.0);
+                for (d, day) in day_hours.iter().enumerate() {
+                    let day_no = day_first + d as i64;
+                    if day_no < acc.first_hour.div_euclid(24) {
+                        continue;
+                    }
+                    let e: f64 = day
+                        .iter()
+                        .filter(|(h, _)| *h >= acc.first_hour)
+                        .map(|&(_, s)| w.level * factor[s])
+                        .sum();
+                    let o = acc
+                        .daily
+                        .get((day_no - acc.day0).max(0) as usize)
+                        .copied()
+                        .filter(|_| day_no >= acc.day0)
+                        .unwrap_or(0.0);
+                    q += (o - e) * (o - e);
+                    m1 += e;
+                    m2 += e * e;
+                }
+                if m2 > 0.0 {
+                    ((q - m1) / m2).max(0.0)
+                } else {
+                    0.0
+                }
+            };
+            let share = (w.hours / timeline_hours).min(1.0);
+            let phi_unit = phi_hour.max(phi_day);
             for (j, &off) in offsets.iter().enumerate() {
                 obs[off..off + field_values[j].len()].fill(0.0);
                 for s in 0..n_slots {
@@ -305,9 +428,18 @@ impl Accumulator {
                             let v = off + slot_values[s][j] as usize;
                             exp[v] += w.n[s] * base(s, &rho) / rho[v];
                         }
+                        // Credibility: rho = 1 + Z (O/E - 1), Z = tau^2 / (tau^2 + Var(O/E)), with
+                        // Var(O/E) = 1/E (Poisson) + phi / (days this value was observed).
                         for v in off..off + len {
-                            rho[v] = ((obs[v] + cfg.shrink) / (exp[v] + cfg.shrink))
-                                .clamp(RHO_RANGE.0, RHO_RANGE.1);
+                            if exp[v] <= 0.0 {
+                                rho[v] = 1.0;
+                                continue;
+                            }
+                            let days = (value_days[v] * share).max(1.0);
+                            let var = 1.0 / exp[v] + phi_unit / days;
+                            let z = cfg.refine_prior_var / (cfg.refine_prior_var + var);
+                            rho[v] =
+                                (1.0 + z * (obs[v] / exp[v] - 1.0)).clamp(RHO_RANGE.0, RHO_RANGE.1);
                         }
                     }
                 }
@@ -412,7 +544,7 @@ impl Accumulator {
             threshold,
             min_increase,
             settings: FitSettings {
-                shrink: cfg.shrink,
+                refine_prior_var: cfg.refine_prior_var,
                 phi_pseudo_hours: cfg.phi_pseudo_hours,
                 phi_min: cfg.phi_min,
                 phi_median,
@@ -427,7 +559,13 @@ struct EntityStats<'a> {
     n: &'a [f64],
     s1: &'a [f64],
     level: f64,
+    /// Its daily totals vary little around its own shape (see [`STEADY_DAY_DISPERSION`]).
+    steady: bool,
 }
+
+/// Entities whose daily totals have a squared coefficient of variation (beyond Poisson) above this are
+/// not used to shape the profiles; they are still assigned one.
+const STEADY_DAY_DISPERSION: f64 = 0.3;
 
 /// Entities with at least this many connections in total shape the profiles.
 const PROFILE_MIN_TOTAL: f64 = 50.0;
@@ -468,7 +606,7 @@ fn shared_profiles(ents: &[EntityStats], tot_n: &[f64], k: usize) -> (Vec<Vec<f6
     let n_slots = tot_n.len();
     let rich: Vec<&EntityStats> = ents
         .iter()
-        .filter(|e| e.level > 0.0 && e.s1.iter().sum::<f64>() >= PROFILE_MIN_TOTAL)
+        .filter(|e| e.steady && e.level > 0.0 && e.s1.iter().sum::<f64>() >= PROFILE_MIN_TOTAL)
         .collect();
     let all: Vec<&EntityStats> = ents.iter().collect();
     if rich.len() < 2 * k.max(1) || k <= 1 {
@@ -516,7 +654,12 @@ fn shared_profiles(ents: &[EntityStats], tot_n: &[f64], k: usize) -> (Vec<Vec<f6
             label[i] = best;
         }
         for (c, center) in centers.iter_mut().enumerate() {
-            let members: Vec<&Vec<f64>> = pts.iter().zip(&label).filter(|(_, l)| **l == c).map(|(p, _)| p).collect();
+            let members: Vec<&Vec<f64>> = pts
+                .iter()
+                .zip(&label)
+                .filter(|(_, l)| **l == c)
+                .map(|(p, _)| p)
+                .collect();
             if members.is_empty() {
                 continue;
             }

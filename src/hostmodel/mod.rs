@@ -82,8 +82,8 @@ pub struct Entity {
 /// The fit settings a model was built with (shown by `summary`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FitSettings {
-    /// Pseudo-counts `a` of the refinement prior.
-    pub shrink: f64,
+    /// Prior variance `tau^2` of the refinements around 1.
+    pub refine_prior_var: f64,
     /// Pseudo-hours `W0` pulling `phi` toward the median.
     pub phi_pseudo_hours: f64,
     pub phi_min: f64,
