@@ -47,7 +47,7 @@ pub const KIND: &str = "PerEntityNegBin";
 /// The default `threshold` of a per-entity apply (upper-tail probability), from the quality benchmark.
 pub const DEFAULT_THRESHOLD: f64 = 1e-4;
 /// The default `min_increase` of a per-entity apply, from the quality benchmark.
-pub const DEFAULT_MIN_INCREASE: f64 = 10.0;
+pub const DEFAULT_MIN_INCREASE: f64 = 20.0;
 
 /// One slot (by-group): its by-field values and the shared and population parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
