@@ -9,11 +9,9 @@
 //! as in the pooled apply. Rows of entities the model has not seen are scored against the population
 //! model of their slot (one INFO per search says how many).
 
-use std::collections::HashMap;
-
 use super::score::{RowIssues, parse_number};
 use crate::density::pyfmt;
-use crate::hostmodel::PerEntityBody;
+use crate::hostmodel::{Boundary, FxMap, NegBin, PerEntityBody};
 use crate::protocol::body::{FieldValue, Header, field_value};
 
 /// The settings of one per-entity scoring pass.
@@ -47,15 +45,26 @@ pub struct EntityColumns {
     by: Vec<Option<usize>>,
 }
 
+/// What a row needs of its (entity, slot), computed once.
+struct Cached {
+    dist: NegBin,
+    boundary: Boundary,
+    ranges: Box<str>,
+    expected: Box<str>,
+}
+
 /// Scores rows against a per-entity model.
 pub struct EntityScorer {
     pub settings: EntitySettings,
     body: PerEntityBody,
     offsets: Vec<usize>,
-    entities: HashMap<Vec<u8>, u32>,
-    slots: HashMap<Vec<u8>, u32>,
+    entities: FxMap<Vec<u8>, u32>,
+    slots: FxMap<Vec<u8>, u32>,
     key: Vec<u8>,
     text: String,
+    /// (entity or `u32::MAX` for the population, slot) → its distribution, boundary, and the
+    /// `BoundaryRanges` and `ExpectedCount` texts.
+    bounds: FxMap<(u32, u32), Cached>,
     pub issues: RowIssues,
     /// Rows scored against the population because their entity is not in the model.
     pub unseen_entity_rows: u64,
@@ -72,6 +81,7 @@ impl EntityScorer {
             slots,
             key: Vec::new(),
             text: String::new(),
+            bounds: FxMap::default(),
             issues: RowIssues::default(),
             unseen_entity_rows: 0,
         }
@@ -163,26 +173,37 @@ impl EntityScorer {
         if e.is_none() {
             self.unseen_entity_rows += 1;
         }
-        let d = self.body.predict(&self.offsets, e, s as usize);
-        let (k, tail_k) =
-            d.lowest_outlying(self.settings.threshold, d.mu + self.settings.min_increase);
-        let outlier = x >= k;
-        out.push_field(if outlier { b"1.0" } else { b"0.0" });
+        let cache_key = (e.map_or(u32::MAX, |e| e as u32), s);
+        let threshold = self.settings.threshold;
+        let min_increase = self.settings.min_increase;
+        let (body, offsets) = (&self.body, &self.offsets);
+        let c = self.bounds.entry(cache_key).or_insert_with(|| {
+            let dist = body.predict(offsets, e, s as usize);
+            let boundary = dist.boundary(threshold, dist.mu + min_increase);
+            let mut t = String::new();
+            pyfmt::write_bound(&mut t, boundary.k, true);
+            t.push_str(":Infinity:");
+            pyfmt::write_repr(&mut t, significant(boundary.tail));
+            let mut m = String::new();
+            pyfmt::write_repr(&mut m, (dist.mu * 100.0).round() / 100.0);
+            Cached {
+                dist,
+                boundary,
+                ranges: t.into_boxed_str(),
+                expected: m.into_boxed_str(),
+            }
+        });
+        let k = c.boundary.k;
+        out.push_field(if x >= k { b"1.0" } else { b"0.0" });
+        out.push_field(c.ranges.as_bytes());
+        out.push_field(c.expected.as_bytes());
+        let tail = if x == k {
+            c.boundary.tail
+        } else {
+            c.dist.tail_near(&c.boundary, x)
+        };
         let t = &mut self.text;
         t.clear();
-        pyfmt::write_bound(t, k, true);
-        t.push_str(":Infinity:");
-        pyfmt::write_repr(t, significant(tail_k));
-        out.push_field(t.as_bytes());
-        t.clear();
-        pyfmt::write_repr(t, pyfmt::round4(d.mu));
-        out.push_field(t.as_bytes());
-        t.clear();
-        let tail = if x >= k && x == k {
-            tail_k
-        } else {
-            d.upper_tail(x)
-        };
         pyfmt::write_repr(t, significant(tail));
         out.push_field(t.as_bytes());
     }
@@ -190,8 +211,12 @@ impl EntityScorer {
 
 /// Rounds to 6 significant digits (tail probabilities need no more, and print shorter).
 fn significant(p: f64) -> f64 {
-    if p == 0.0 || !p.is_finite() {
+    if p <= 0.0 || !p.is_finite() || p < 1e-300 {
         return p;
     }
-    format!("{p:.5e}").parse().unwrap_or(p)
+    let scale = 10f64.powi(5 - p.log10().floor() as i32);
+    if !scale.is_finite() {
+        return p;
+    }
+    (p * scale).round() / scale
 }

@@ -59,12 +59,12 @@ struct EntAcc {
 /// Streaming statistics of a per-entity fit.
 #[derive(Default)]
 pub struct Accumulator {
-    entity_index: HashMap<Vec<u8>, u32>,
+    entity_index: super::FxMap<Vec<u8>, u32>,
     entities: Vec<EntAcc>,
-    slot_index: HashMap<Vec<u8>, u32>,
+    slot_index: super::FxMap<Vec<u8>, u32>,
     slot_keys: Vec<Vec<u8>>,
     /// Hour (Unix seconds / 3600) → slot of the first row seen in that hour.
-    timeline: HashMap<i64, u32>,
+    timeline: super::FxMap<i64, u32>,
     /// Rows whose slot disagreed with the slot already seen for their hour.
     pub slot_conflicts: u64,
     pub rows: u64,

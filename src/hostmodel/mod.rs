@@ -39,7 +39,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use negbin::NegBin;
+pub use negbin::{Boundary, NegBin};
 
 /// The model kind shown by `listmodels`.
 pub const KIND: &str = "PerEntityNegBin";
@@ -143,7 +143,7 @@ impl PerEntityBody {
     }
 
     /// Name → entity index and slot key → slot index, for scoring.
-    pub fn indexes(&self) -> (HashMap<Vec<u8>, u32>, HashMap<Vec<u8>, u32>) {
+    pub fn indexes(&self) -> (FxMap<Vec<u8>, u32>, FxMap<Vec<u8>, u32>) {
         let ents = self
             .entities
             .iter()
@@ -224,3 +224,41 @@ pub struct EntityRow {
     /// `(by-field, value, rho)`.
     pub refinements: Vec<(String, String, f64)>,
 }
+
+/// A fast non-cryptographic hasher (FxHash) for the scoring maps: keys come from the model and from
+/// the search's own rows, so hash flooding is not a concern.
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let v = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+            self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(K);
+        }
+    }
+
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.0 = (self.0.rotate_left(5) ^ i as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.0 = (self.0.rotate_left(5) ^ i as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A `HashMap` with [`FxHasher`].
+pub type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;

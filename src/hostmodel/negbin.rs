@@ -16,6 +16,14 @@ use statrs::function::gamma::{gamma_lr, ln_gamma};
 /// Below this over-dispersion the model is treated as Poisson.
 pub const POISSON_PHI: f64 = 1e-9;
 
+/// The lowest outlying count `k` of a distribution, `P(X >= k)` and `P(X = k)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Boundary {
+    pub k: f64,
+    pub tail: f64,
+    pub pmf: f64,
+}
+
 /// A negative-binomial (or Poisson) count distribution.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NegBin {
@@ -86,33 +94,34 @@ impl NegBin {
 
     /// The smallest integer `k >= floor` with `P(X >= k) < threshold`, and that probability.
     ///
-    /// Starts from the Wilson–Hilferty quantile of the Gamma with the same mean and variance, then walks
-    /// one count at a time with the pmf recurrence (a few steps, as the start is close), and finally
-    /// recomputes the tail at the answer exactly.
+    /// Starts from the Wilson–Hilferty quantile of the Gamma with the same mean and variance (close to
+    /// the answer), evaluates the tail there once exactly, then walks one count at a time carrying
+    /// `P(X >= k)` and `P(X = k)` with the pmf recurrence: one incomplete beta and one log-pmf per call.
     pub fn lowest_outlying(&self, threshold: f64, floor: f64) -> (f64, f64) {
-        let floor = floor.ceil().max(1.0);
+        let b = self.boundary(threshold, floor);
+        (b.k, b.tail)
+    }
+
+    /// [`NegBin::lowest_outlying`] with `P(X = k)` too, for [`NegBin::tail_near`].
+    pub fn boundary(&self, threshold: f64, floor: f64) -> Boundary {
+        let floor = if floor.is_finite() { floor.ceil().max(1.0) } else { 1.0 };
         if self.mu <= 0.0 {
-            return (floor, 0.0);
+            return Boundary { k: floor, tail: 0.0, pmf: 0.0 };
         }
-        if self.upper_tail(floor) < threshold {
-            return (floor, self.upper_tail(floor));
-        }
-        // Start: Gamma(shape a, scale s) quantile via Wilson–Hilferty.
         let var = self.variance();
         let a = self.mu * self.mu / var;
         let s = var / self.mu;
         let z = crate::density::special::ndtri(1.0 - threshold.clamp(1e-300, 0.5));
         let c = 1.0 / (9.0 * a);
         let wh = a * s * (1.0 - c + z * c.sqrt()).max(0.0).powi(3);
-        let mut k = wh.ceil().max(floor);
-        // Walk with T(k) and P(X = k) carried along.
+        let mut k = wh.ceil().max(1.0);
         let mut tail = self.upper_tail(k);
         let mut pk = self.ln_pmf(k).exp();
         let mut steps = 0u32;
+        const MAX_STEPS: u32 = 20_000;
         if tail < threshold {
             // Step down while the count below is still outlying.
-            while k > floor && steps < 100_000 {
-                // P(X = k - 1) from P(X = k).
+            while k > 1.0 && steps < MAX_STEPS {
                 let pm = pk / self.pmf_ratio(k - 1.0);
                 let t = tail + pm;
                 if t >= threshold {
@@ -124,38 +133,66 @@ impl NegBin {
                 steps += 1;
             }
         } else {
-            while tail >= threshold && steps < 100_000 {
+            while tail >= threshold && steps < MAX_STEPS {
                 tail -= pk;
                 pk *= self.pmf_ratio(k);
                 k += 1.0;
                 steps += 1;
             }
-            if steps >= 100_000 {
-                return self.bisect(threshold, k);
+        }
+        if steps >= MAX_STEPS || !tail.is_finite() || pk.is_nan() {
+            let (k, tail) = self.bisect(threshold, floor);
+            return Boundary { k, tail, pmf: f64::NAN };
+        }
+        // Then up to the floor, if min_increase asks for more.
+        if floor > k {
+            if floor - k > 64.0 {
+                return Boundary {
+                    k: floor,
+                    tail: self.upper_tail(floor),
+                    pmf: self.ln_pmf(floor).exp(),
+                };
+            }
+            while k < floor {
+                tail -= pk;
+                pk *= self.pmf_ratio(k);
+                k += 1.0;
             }
         }
-        // The walk may drift by rounding near the crossing: settle it with exact tails.
-        let mut exact = self.upper_tail(k);
-        while exact >= threshold {
+        Boundary { k, tail: tail.max(0.0), pmf: pk }
+    }
+
+    /// `P(X >= x)` from a boundary of this distribution: a short walk with the pmf recurrence when `x`
+    /// is within 48 counts of it, else the incomplete beta.
+    pub fn tail_near(&self, b: &Boundary, x: f64) -> f64 {
+        let x = x.ceil().max(0.0);
+        if x <= 0.0 {
+            return 1.0;
+        }
+        if !b.pmf.is_finite() || b.pmf <= 0.0 || (x - b.k).abs() > 48.0 {
+            return self.upper_tail(x);
+        }
+        let (mut k, mut tail, mut pk) = (b.k, b.tail, b.pmf);
+        while k > x {
+            pk /= self.pmf_ratio(k - 1.0);
+            k -= 1.0;
+            tail += pk;
+        }
+        while k < x {
+            tail -= pk;
+            pk *= self.pmf_ratio(k);
             k += 1.0;
-            exact = self.upper_tail(k);
         }
-        while k > floor {
-            let below = self.upper_tail(k - 1.0);
-            if below < threshold {
-                k -= 1.0;
-                exact = below;
-            } else {
-                break;
-            }
-        }
-        (k, exact)
+        tail.clamp(0.0, 1.0)
     }
 
     /// Bisection on the exact tail, for starts far from the answer.
-    fn bisect(&self, threshold: f64, from: f64) -> (f64, f64) {
-        let mut lo = from;
-        let mut hi = from.max(1.0) * 2.0;
+    fn bisect(&self, threshold: f64, floor: f64) -> (f64, f64) {
+        if self.upper_tail(floor) < threshold {
+            return (floor, self.upper_tail(floor));
+        }
+        let mut lo = floor;
+        let mut hi = floor.max(1.0) * 2.0;
         while self.upper_tail(hi) >= threshold {
             lo = hi;
             hi *= 2.0;
@@ -242,7 +279,8 @@ mod tests {
                 for floor in [0.0, 10.0, mu + 50.0] {
                     let (k, t) = d.lowest_outlying(th, floor);
                     assert!(t < th, "mu={mu} phi={phi} th={th}");
-                    assert_eq!(t, d.upper_tail(k));
+                    let exact = d.upper_tail(k);
+                    assert!((t - exact).abs() <= 1e-12 + 1e-6 * exact, "{t} vs {exact}");
                     let f = floor.ceil().max(1.0);
                     assert!(k >= f);
                     assert!(
@@ -250,6 +288,18 @@ mod tests {
                         "mu={mu} phi={phi} th={th} k={k}"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn tail_near_a_boundary_matches_the_exact_tail() {
+        for (mu, phi) in [(6.0, 0.3), (0.4, 2.0), (300.0, 0.05), (5.0, 0.0)] {
+            let d = NegBin::new(mu, phi);
+            let b = d.boundary(1e-4, mu + 20.0);
+            for x in [0.0, 1.0, 3.0, 7.0, 25.0, 40.0, 200.0, 320.0, 600.0, 5000.0] {
+                let (got, want) = (d.tail_near(&b, x), d.upper_tail(x));
+                assert!((got - want).abs() <= 1e-10 + 1e-6 * want, "mu={mu} x={x}: {got} vs {want}");
             }
         }
     }
