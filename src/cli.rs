@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use crate::commands::Environment;
-use crate::{bench, demo, driver};
+use crate::{bench, demo, driver, quality};
 
 const USAGE: &str = "\
 smbdensity: MLTK DensityFunction-compatible fit/apply for Splunk, as one native binary.
@@ -27,6 +27,11 @@ For people:
   smbdensity bench [--quick] [--rows N] [--fit-rows N] [--hosts N] [--rounds N]
       Benchmark fit and apply through the real protocol pipe against two pass-through baselines;
       prints rows/s, ratios and peak RSS (see docs/performance.md).
+
+  smbdensity quality [--hosts N] [--seeds 1,2,3] [--out DIR] [--timing HOSTS]
+      The labelled benchmark: a synthetic enterprise with 60 attack episodes per seed, scored by the
+      pooled ESCU detection and the per-host detection; with --out, writes per-host-quality.md and
+      per-host-quality.svg there; --timing also times fit and apply on HOSTS hosts.
 
 Models live in the app's lookups/ folder, or in $SMBDENSITY_MODEL_DIR, or in --models DIR.
 ";
@@ -66,6 +71,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         "run" => report(run_local(&args[1..])),
         "demo" => report(demo_cmd(&args[1..])),
         "sample" => report(sample_cmd(&args[1..])),
+        "quality" => report(quality_cmd(&args[1..])),
         "bench" => report(bench_cmd(&args[1..])),
         other => {
             eprintln!("smbdensity: unknown command \"{other}\"\n\n{USAGE}");
@@ -215,5 +221,29 @@ fn bench_cmd(args: &[String]) -> Result<i32, String> {
     }
     let stdout = io::stdout();
     bench::run(&o, &mut stdout.lock()).map_err(|e| e.to_string())?;
+    Ok(0)
+}
+
+fn quality_cmd(args: &[String]) -> Result<i32, String> {
+    let (pos, opts) = options(args, &["--hosts", "--seeds", "--seed", "--out", "--timing"], &[])?;
+    if !pos.is_empty() {
+        return Err("usage: smbdensity quality [--hosts N] [--seeds 1,2,3] [--out DIR] [--timing HOSTS]".into());
+    }
+    let mut spec = quality::QualitySpec { hosts: 500, seeds: vec![1, 2, 3], out: None, timing_hosts: None };
+    for (k, v) in opts {
+        match k.as_str() {
+            "--hosts" => spec.hosts = number(&k, &v)?,
+            "--seeds" | "--seed" => {
+                spec.seeds = v.split(',').map(|s| number(&k, s.trim())).collect::<Result<_, _>>()?
+            }
+            "--out" => spec.out = Some(PathBuf::from(v)),
+            _ => spec.timing_hosts = Some(number(&k, &v)?),
+        }
+    }
+    if spec.hosts < 60 {
+        return Err("--hosts must be at least 60".into());
+    }
+    let stdout = io::stdout();
+    quality::run(&self_exe()?, &spec, &mut stdout.lock())?;
     Ok(0)
 }

@@ -14,6 +14,8 @@ pub mod driver;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod hostmodel;
 pub mod model;
 pub mod protocol;
+pub mod quality;
 pub mod spl;

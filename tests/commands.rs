@@ -251,12 +251,8 @@ fn limits_are_enforced_before_saving() {
             .spawn()
             .unwrap();
         use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(&sample(10, 2))
-            .unwrap();
+        // The child may refuse the search at getinfo and exit before reading all of its input.
+        let _ = child.stdin.take().unwrap().write_all(&sample(10, 2));
         let out = child.wait_with_output().unwrap();
         (
             out.status.code(),

@@ -732,7 +732,10 @@ fn hostile_numbers() {
         let smbdensity::model::ModelBody::Density(b) = store
             .load(&smbdensity::spl::ModelName::parse(n).unwrap())
             .unwrap()
-            .body;
+            .body
+        else {
+            panic!("a DensityFunction model")
+        };
         b
     };
     let (c, d) = (load("clean"), load("dirty"));

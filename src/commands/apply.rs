@@ -1,13 +1,19 @@
 //! `apply <model> [as <name>] [threshold=...] ...`: a `stateful` command that scores every chunk's rows
 //! against a saved model and answers each chunk with those rows, in order.
+//!
+//! A DensityFunction model scores with MLTK's columns ([`super::score`]); a per-entity count model
+//! (`dist=negbin`) with its own ([`super::entity_score`]), taking `threshold=<p>` and `min_increase=<n>`.
 
+use super::entity_score::{EntityScorer, EntitySettings};
 use super::fit::options_for_show;
+use super::fit_entity::single_threshold;
 use super::rows;
 use super::score::{Scorer, Settings, options_json};
 use super::{Context, Output, ReplyBody, SearchCommand};
+use crate::density::DistKind;
 use crate::error::{Error, Result};
-use crate::model::ModelHeader;
-use crate::protocol::body::BodyReader;
+use crate::model::{Model, ModelBody, ModelHeader};
+use crate::protocol::body::{BodyReader, body_writer};
 use crate::protocol::metadata::Reply;
 use crate::spl::{self, ApplyArgs};
 
@@ -16,7 +22,10 @@ pub struct Apply {
     ctx: Context,
     /// Read at getinfo (cheap: the header only) to declare the required fields.
     header: Option<ModelHeader>,
+    /// A per-entity model is read whole at getinfo: its entity field is a required field.
+    entity_model: Option<Model>,
     scorer: Option<Scorer>,
+    entity: Option<EntityScorer>,
     warned: bool,
 }
 
@@ -31,18 +40,119 @@ impl Apply {
         }
         // A parse-only spawn must not touch the disk; the real run reads the header for required_fields
         // and fails early, in getinfo, when the model is missing.
-        let header = if ctx.info.is_parse_only() {
-            None
+        let (header, entity_model) = if ctx.info.is_parse_only() {
+            (None, None)
         } else {
-            Some(ctx.env.store()?.load_header(&args.model)?)
+            let store = ctx.env.store()?;
+            let header = store.load_header(&args.model)?;
+            if header.params.dist == DistKind::NegBin {
+                let model = store.load(&args.model)?;
+                (Some(model.header.clone()), Some(model))
+            } else {
+                (Some(header), None)
+            }
         };
+        let is_entity = header.as_ref().is_some_and(|h| h.params.dist == DistKind::NegBin);
+        if !is_entity && header.is_some() && p.min_increase.is_some() {
+            return Err(Error::Data(
+                "min_increase applies to per-entity models (entity=... dist=negbin) only".into(),
+            ));
+        }
+        if is_entity && (p.lower_threshold.is_some() || p.show_density == Some(true)) {
+            return Err(Error::Data(
+                "per-entity models take threshold=<p> (or upper_threshold=<p>) and min_increase=<n>; lower_threshold and show_density do not apply".into(),
+            ));
+        }
         Ok(Apply {
             args,
             ctx: ctx.clone(),
             header,
+            entity_model,
             scorer: None,
+            entity: None,
             warned: false,
         })
+    }
+
+    /// Builds the per-entity scorer from the model read at getinfo (or now, after a parse-only getinfo).
+    fn load_entity(&mut self) -> Result<bool> {
+        if self.entity.is_some() {
+            return Ok(true);
+        }
+        let model = match self.entity_model.take() {
+            Some(m) => m,
+            None if self.header.is_some() => return Ok(false),
+            None => {
+                let m = self.ctx.env.store()?.load(&self.args.model)?;
+                if m.header.params.dist != DistKind::NegBin {
+                    return Ok(false);
+                }
+                m
+            }
+        };
+        let h = &model.header;
+        let p = &self.args.params;
+        let output_name = self.args.output_name.clone().or_else(|| h.params.output_name.clone());
+        let ModelBody::PerEntity(body) = model.body else {
+            return Err(Error::Data(format!("model \"{}\" is not a per-entity model", self.args.model)));
+        };
+        let threshold =
+            single_threshold(p.threshold.as_deref().or(p.upper_threshold.as_deref()))?.unwrap_or(body.threshold);
+        let settings = EntitySettings {
+            feature: h.feature.clone(),
+            by_fields: h.by_fields.clone(),
+            threshold,
+            min_increase: p.min_increase.unwrap_or(body.min_increase),
+            output_name,
+        };
+        self.entity = Some(EntityScorer::new(settings, body));
+        Ok(true)
+    }
+
+    /// Scores one chunk against a per-entity model.
+    fn execute_entity(&mut self, body: &[u8], finished: bool, chunk: u64, out: &mut Output) -> Result<()> {
+        let scorer = self.entity.as_mut().expect("loaded");
+        let mut reader = BodyReader::new(body).map_err(|source| Error::Body { chunk, source })?;
+        let mut buf = Vec::with_capacity(body.len() + body.len() / 2 + 64);
+        if !reader.header.is_empty() {
+            let out_cols = scorer.settings.output_columns();
+            let header = reader.header.clone();
+            let replaced = |name: &[u8]| {
+                let base = name.strip_prefix(b"__mv_").unwrap_or(name);
+                out_cols.iter().any(|c| c.as_bytes() == name || c.as_bytes() == base)
+            };
+            let kept: Vec<usize> = (0..header.len()).filter(|&i| !replaced(&header.names[i])).collect();
+            let cols = scorer.columns(&header);
+            let mut w = body_writer(&mut buf);
+            let mut out_rec = csv::ByteRecord::new();
+            out_rec.extend(kept.iter().map(|&i| header.names[i].as_slice()));
+            out_rec.extend(out_cols.iter().map(|c| c.as_bytes()));
+            w.write_byte_record(&out_rec).map_err(csv_io)?;
+            scorer.issues.start_chunk();
+            let mut rec = csv::ByteRecord::new();
+            while reader.read(&mut rec).map_err(|source| Error::Body { chunk, source })? {
+                out_rec.clear();
+                out_rec.extend(kept.iter().map(|&i| rec.get(i).unwrap_or(b"")));
+                scorer.score_row(&header, &cols, &rec, &mut out_rec);
+                w.write_byte_record(&out_rec).map_err(csv_io)?;
+            }
+            w.flush()?;
+            drop(w);
+            if scorer.issues.chunk_all_non_numeric() {
+                return Err(Error::Data(format!("Feature \"{}\" is not a numeric type", scorer.settings.feature)));
+            }
+        }
+        if finished && !self.warned {
+            self.warned = true;
+            if let Some(w) = scorer.issues.warning(&scorer.settings.feature) {
+                out.warn(w);
+            }
+            if let Some(i) = scorer.info() {
+                out.info(i);
+            }
+        }
+        out.body = ReplyBody::Bytes(buf);
+        Ok(())
     }
 
     fn load(&mut self) -> Result<()> {
@@ -117,6 +227,9 @@ impl SearchCommand for Apply {
         let required_fields = self.header.as_ref().map(|h| {
             let mut f = vec![h.feature.clone()];
             f.extend(h.by_fields.iter().cloned());
+            if let Some(ModelBody::PerEntity(b)) = self.entity_model.as_ref().map(|m| &m.body) {
+                f.push(b.entity_field.clone());
+            }
             f
         });
         Reply {
@@ -127,6 +240,9 @@ impl SearchCommand for Apply {
     }
 
     fn execute(&mut self, body: &[u8], finished: bool, chunk: u64, out: &mut Output) -> Result<()> {
+        if self.load_entity()? {
+            return self.execute_entity(body, finished, chunk, out);
+        }
         self.load()?;
         let scorer = self.scorer.as_mut().expect("loaded");
         let mut reader = BodyReader::new(body).map_err(|source| Error::Body { chunk, source })?;
@@ -183,4 +299,8 @@ impl SearchCommand for Apply {
         out.body = ReplyBody::Bytes(buf);
         Ok(())
     }
+}
+
+fn csv_io(e: csv::Error) -> Error {
+    Error::Io(std::io::Error::other(e.to_string()))
 }

@@ -78,6 +78,8 @@ fn sample_capacity(dist: DistKind, max_kde: usize) -> usize {
         DistKind::Normal | DistKind::Exponential => 1_000,
         DistKind::GaussianKde => max_kde,
         DistKind::Beta | DistKind::Auto => 100_000,
+        // Per-entity models are fitted by fit_entity, never here.
+        DistKind::NegBin => 0,
     }
 }
 
@@ -104,12 +106,7 @@ impl Fit {
         let args = spl::parse_fit(&ctx.info.args)?;
         let limits = &ctx.env.config;
         let dist = args.params.dist.unwrap_or(DistKind::Auto);
-        if args.params.entity.is_some() || args.params.min_increase.is_some() {
-            return Err(Error::Data(
-                "entity and min_increase are not supported yet by this version of smbdensity"
-                    .into(),
-            ));
-        }
+        // entity= and min_increase= go to the per-entity fit (fit_entity), never here.
         if args.options.partial_fit && args.into.is_none() {
             return Err(Error::Data(
                 "partial_fit=true needs a model to update: add \"into <model>\"".into(),
@@ -462,7 +459,12 @@ impl Fit {
         self.args.params.exclude_dist = h.params.exclude_dist.clone();
         self.args.params.show_density = Some(h.params.show_density);
         self.args.output_name = h.params.output_name.clone();
-        let ModelBody::Density(body) = model.body;
+        let ModelBody::Density(body) = model.body else {
+            return Err(Error::Data(format!(
+                "partial_fit: model \"{}\" is a per-entity model; refit it with entity=",
+                name.name
+            )));
+        };
         let t = &mut self.training;
         t.integral &= body.integral_feature;
         for g in body.groups {
@@ -534,7 +536,9 @@ impl Fit {
                 model.header.group_count,
                 path.display()
             ));
-            let ModelBody::Density(body) = model.body;
+            let ModelBody::Density(body) = model.body else {
+                unreachable!("this fit built a DensityFunction model")
+            };
             self.write_scored(body, params, out)
         } else {
             self.write_scored(body, params, out)

@@ -2,7 +2,9 @@
 //! the protocol loop drives: a side-effect-free getinfo reply, then one [`Output`] per execute chunk.
 
 pub mod apply;
+pub mod entity_score;
 pub mod fit;
+pub mod fit_entity;
 pub mod models;
 pub mod passthrough;
 pub mod rows;
@@ -146,7 +148,13 @@ pub fn build(name: &str, ctx: &Context) -> Result<Box<dyn SearchCommand>> {
         return Err(Error::Config(e.clone()));
     }
     match name {
-        "fit" => Ok(Box::new(fit::Fit::new(ctx)?)),
+        "fit" => {
+            let args = crate::spl::parse_fit(&ctx.info.args)?;
+            match fit_entity::entity_of(&args)? {
+                Some(entity) => Ok(Box::new(fit_entity::FitEntity::new(ctx, args, entity)?)),
+                None => Ok(Box::new(fit::Fit::new(ctx)?)),
+            }
+        }
         "apply" => Ok(Box::new(apply::Apply::new(ctx)?)),
         "summary" => Ok(Box::new(models::ModelCommand::summary(ctx)?)),
         "listmodels" => Ok(Box::new(models::ModelCommand::list(ctx)?)),

@@ -100,7 +100,10 @@ impl ModelCommand {
         );
         let metric = h.params.metric.param();
         let auto = h.params.dist == crate::density::DistKind::Auto;
-        let ModelBody::Density(body) = &model.body;
+        let body = match &model.body {
+            ModelBody::Density(b) => b,
+            ModelBody::PerEntity(b) => return entity_summary(h, b),
+        };
         let mut rows = Vec::with_capacity(body.groups.len());
         for g in &body.groups {
             let mut row: Vec<String> = decode_key(&g.key)
@@ -157,7 +160,7 @@ impl ModelCommand {
                     });
                     rows.push(vec![
                         m.name.clone(),
-                        "DensityFunction".to_string(),
+                        h.kind().to_string(),
                         options.to_string(),
                         h.app.clone(),
                         h.owner.clone(),
@@ -226,4 +229,45 @@ impl SearchCommand for ModelCommand {
         out.body = ReplyBody::Bytes(body);
         Ok(())
     }
+}
+
+/// `summary` of a per-entity model: one row per entity with its count-model parameters.
+fn entity_summary(h: &crate::model::ModelHeader, b: &crate::hostmodel::PerEntityBody) -> Result<Vec<u8>> {
+    let header: Vec<String> = [
+        b.entity_field.as_str(),
+        "type",
+        "level",
+        "dispersion",
+        "hours",
+        "active_hours",
+        "peak_expected",
+        "peak_slot",
+        "refinements",
+    ]
+    .map(String::from)
+    .to_vec();
+    let rows: Vec<Vec<String>> = b
+        .entity_rows(&h.by_fields)
+        .into_iter()
+        .map(|r| {
+            let refinements: Vec<String> = r
+                .refinements
+                .iter()
+                .filter(|(_, _, f)| (*f - 1.0).abs() > 1e-9)
+                .map(|(field, value, f)| format!("{field}={value}:{}", pyfmt::repr(*f)))
+                .collect();
+            vec![
+                r.entity,
+                crate::hostmodel::KIND.to_string(),
+                pyfmt::repr(r.level),
+                pyfmt::repr(r.phi),
+                r.hours.to_string(),
+                r.active_hours.to_string(),
+                pyfmt::repr(r.peak_expected),
+                r.peak_slot,
+                refinements.join(" "),
+            ]
+        })
+        .collect();
+    table(&header, &rows)
 }

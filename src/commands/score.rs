@@ -72,8 +72,8 @@ pub struct RowIssues {
     pub non_numeric: u64,
     pub unseen_group: u64,
     /// Non-numeric rows seen in the current chunk, and rows with any value there.
-    chunk_non_numeric: u64,
-    chunk_valued: u64,
+    pub(super) chunk_non_numeric: u64,
+    pub(super) chunk_valued: u64,
 }
 
 impl RowIssues {

@@ -114,6 +114,8 @@ pub enum DistKind {
     Exponential,
     GaussianKde,
     Beta,
+    /// The per-entity negative-binomial count model (`entity=<field> dist=negbin`, [`crate::hostmodel`]).
+    NegBin,
 }
 
 impl DistKind {
@@ -125,6 +127,7 @@ impl DistKind {
             "expon" => DistKind::Exponential,
             "gaussian_kde" => DistKind::GaussianKde,
             "beta" => DistKind::Beta,
+            "negbin" => DistKind::NegBin,
             _ => return None,
         })
     }
@@ -137,6 +140,7 @@ impl DistKind {
             DistKind::Exponential => "expon",
             DistKind::GaussianKde => "gaussian_kde",
             DistKind::Beta => "beta",
+            DistKind::NegBin => "negbin",
         }
     }
 }
@@ -331,6 +335,8 @@ impl Distribution {
     ) -> Result<Distribution, FitError> {
         match kind {
             DistKind::Normal | DistKind::Auto => Ok(Distribution::Normal(Normal::fit(stats))),
+            // Per-entity count models are fitted by `hostmodel`, not group by group.
+            DistKind::NegBin => Err(FitError::NoCandidate),
             DistKind::Exponential if stats.is_constant() => Err(FitError::Constant("Exponential")),
             DistKind::Exponential => Ok(Distribution::Exponential(Exponential::fit(stats))),
             DistKind::GaussianKde => {

@@ -204,6 +204,29 @@ pub fn canonical_integer(v: &[u8]) -> Option<Vec<u8>> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ModelBody {
     Density(DensityBody),
+    /// `entity=<field> dist=negbin`: one count model per entity (see [`crate::hostmodel`]).
+    PerEntity(crate::hostmodel::PerEntityBody),
+}
+
+impl ModelBody {
+    /// The model's kind, for `listmodels`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ModelBody::Density(_) => "DensityFunction",
+            ModelBody::PerEntity(_) => crate::hostmodel::KIND,
+        }
+    }
+}
+
+impl ModelHeader {
+    /// The model's kind from the header alone (`PerEntityNegBin` for `dist=negbin`).
+    pub fn kind(&self) -> &'static str {
+        if self.params.dist == DistKind::NegBin {
+            crate::hostmodel::KIND
+        } else {
+            "DensityFunction"
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

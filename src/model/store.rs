@@ -202,7 +202,9 @@ impl ModelStore {
             Err(StoreError::NotFound { .. }) => self.load_mltk(name)?,
             Err(e) => return Err(e),
         };
-        let ModelBody::Density(body) = model.body;
+        let ModelBody::Density(body) = model.body else {
+            return Err(invalid(&path, "is a per-entity model, not a DensityFunction model"));
+        };
         Ok((model.header, body.into()))
     }
 
@@ -594,6 +596,7 @@ mod compact {
     #[derive(Serialize)]
     enum BodyRef<'a> {
         Density(DensityRef<'a>),
+        PerEntity(&'a crate::hostmodel::PerEntityBody),
     }
 
     #[derive(Serialize)]
@@ -616,12 +619,14 @@ mod compact {
 
     impl Serialize for BodyOut<'_> {
         fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            let ModelBody::Density(b) = self.0;
-            BodyRef::Density(DensityRef {
-                integral_feature: b.integral_feature,
-                groups: GroupsRef(&b.groups),
-            })
-            .serialize(s)
+            match self.0 {
+                ModelBody::Density(b) => BodyRef::Density(DensityRef {
+                    integral_feature: b.integral_feature,
+                    groups: GroupsRef(&b.groups),
+                })
+                .serialize(s),
+                ModelBody::PerEntity(b) => BodyRef::PerEntity(b).serialize(s),
+            }
         }
     }
 
@@ -649,6 +654,7 @@ mod compact {
     #[derive(Deserialize)]
     pub enum BodyIn {
         Density(DensityIn),
+        PerEntity(crate::hostmodel::PerEntityBody),
     }
 
     #[derive(Deserialize)]
@@ -735,7 +741,10 @@ mod compact {
         /// The model body. Left-out boundaries stay empty: the scorer computes them from the
         /// distribution on first use.
         pub fn into_body(self) -> ModelBody {
-            let BodyIn::Density(d) = self;
+            let d = match self {
+                BodyIn::Density(d) => d,
+                BodyIn::PerEntity(b) => return ModelBody::PerEntity(b),
+            };
             ModelBody::Density(DensityBody {
                 integral_feature: d.integral_feature,
                 groups: d
