@@ -15,7 +15,8 @@ use crate::protocol::body::{BodyReader, Header, body_writer};
 use crate::protocol::metadata::Reply;
 use crate::spl::{self, ApplyArgs};
 
-/// The scorer of either model kind.
+/// The scorer of either model kind (one per command, so its size does not matter).
+#[allow(clippy::large_enum_variant)]
 enum AnyScorer {
     Density(Scorer),
     Entity(EntityScorer),
