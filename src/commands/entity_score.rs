@@ -45,12 +45,13 @@ pub struct EntityColumns {
     by: Vec<Option<usize>>,
 }
 
-/// What a row needs of its (entity, slot), computed once.
+/// What a row needs of its (entity, slot), computed once; its texts live in [`EntityScorer::arena`].
+#[derive(Clone, Copy)]
 struct Cached {
     dist: NegBin,
     boundary: Boundary,
-    ranges: Box<str>,
-    expected: Box<str>,
+    ranges: (u32, u32),
+    expected: (u32, u32),
 }
 
 /// Scores rows against a per-entity model.
@@ -65,6 +66,12 @@ pub struct EntityScorer {
     /// (entity or `u32::MAX` for the population, slot) → its distribution, boundary, and the
     /// `BoundaryRanges` and `ExpectedCount` texts.
     bounds: FxMap<(u32, u32), Cached>,
+    /// The cached texts, back to back.
+    arena: String,
+    /// Cache lookups and hits: caching stops when rows rarely repeat an (entity, slot), as in an
+    /// hourly detection, where it would only cost memory.
+    lookups: u64,
+    hits: u64,
     pub issues: RowIssues,
     /// Rows scored against the population because their entity is not in the model.
     pub unseen_entity_rows: u64,
@@ -82,6 +89,9 @@ impl EntityScorer {
             key: Vec::new(),
             text: String::new(),
             bounds: FxMap::default(),
+            arena: String::new(),
+            lookups: 0,
+            hits: 0,
             issues: RowIssues::default(),
             unseen_entity_rows: 0,
         }
@@ -176,27 +186,52 @@ impl EntityScorer {
         let cache_key = (e.map_or(u32::MAX, |e| e as u32), s);
         let threshold = self.settings.threshold;
         let min_increase = self.settings.min_increase;
-        let (body, offsets) = (&self.body, &self.offsets);
-        let c = self.bounds.entry(cache_key).or_insert_with(|| {
-            let dist = body.predict(offsets, e, s as usize);
-            let boundary = dist.boundary(threshold, dist.mu + min_increase);
-            let mut t = String::new();
-            pyfmt::write_bound(&mut t, boundary.k, true);
-            t.push_str(":Infinity:");
-            pyfmt::write_repr(&mut t, significant(boundary.tail));
-            let mut m = String::new();
-            pyfmt::write_repr(&mut m, (dist.mu * 100.0).round() / 100.0);
-            Cached {
-                dist,
-                boundary,
-                ranges: t.into_boxed_str(),
-                expected: m.into_boxed_str(),
+        let caching = self.lookups < 20_000 || self.hits * 4 >= self.lookups;
+        if !caching && !self.bounds.is_empty() {
+            self.bounds = FxMap::default();
+            self.arena = String::new();
+        }
+        self.lookups += 1;
+        let hit = if caching {
+            self.bounds.get(&cache_key).copied()
+        } else {
+            None
+        };
+        let c = match hit {
+            Some(c) => {
+                self.hits += 1;
+                c
             }
-        });
+            None => {
+                if !caching {
+                    self.arena.clear();
+                }
+                let dist = self.body.predict(&self.offsets, e, s as usize);
+                let boundary = dist.boundary(threshold, dist.mu + min_increase);
+                let a = &mut self.arena;
+                let r0 = a.len();
+                pyfmt::write_bound(a, boundary.k, true);
+                a.push_str(":Infinity:");
+                pyfmt::write_repr(a, significant(boundary.tail));
+                let e0 = a.len();
+                pyfmt::write_repr(a, (dist.mu * 100.0).round() / 100.0);
+                let c = Cached {
+                    dist,
+                    boundary,
+                    ranges: (r0 as u32, e0 as u32),
+                    expected: (e0 as u32, a.len() as u32),
+                };
+                if caching {
+                    self.bounds.insert(cache_key, c);
+                }
+                c
+            }
+        };
         let k = c.boundary.k;
         out.push_field(if x >= k { b"1.0" } else { b"0.0" });
-        out.push_field(c.ranges.as_bytes());
-        out.push_field(c.expected.as_bytes());
+        let text = |(a, b): (u32, u32)| &self.arena.as_bytes()[a as usize..b as usize];
+        out.push_field(text(c.ranges));
+        out.push_field(text(c.expected));
         let tail = if x == k {
             c.boundary.tail
         } else {

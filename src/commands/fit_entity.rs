@@ -85,7 +85,7 @@ impl FitEntity {
                 ctx.env.config.max_fields_in_by_clause
             )));
         }
-        if args.by.iter().any(|f| *f == entity) || args.feature == entity {
+        if args.by.contains(&entity) || args.feature == entity {
             return Err(Error::Data(format!(
                 "entity={entity} must not also be the feature or a by-field"
             )));

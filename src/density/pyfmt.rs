@@ -21,15 +21,22 @@ pub fn write_repr(out: &mut String, v: f64) {
         out.push_str(if v.is_sign_negative() { "-0.0" } else { "0.0" });
         return;
     }
-    // Rust's `{:e}` gives the shortest digits that round-trip, e.g. "1.2345e-5" or "-3e2".
-    let sci = format!("{v:e}");
+    // Rust's `{:e}` gives the shortest digits that round-trip, e.g. "1.2345e-5" or "-3e2". Formatted
+    // into a stack buffer: this runs once per output cell in the per-entity scorer.
+    let mut buf = StackBuf::default();
+    let _ = write!(buf, "{v:e}");
+    let sci = buf.as_str();
     let (mantissa, exp) = sci.split_once('e').expect("`{:e}` always has an exponent");
     let exp: i32 = exp.parse().expect("`{:e}` exponent is an integer");
     let (neg, mantissa) = match mantissa.strip_prefix('-') {
         Some(m) => (true, m),
         None => (false, mantissa),
     };
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let mut dbuf = StackBuf::default();
+    for c in mantissa.chars().filter(|c| *c != '.') {
+        let _ = dbuf.write_char(c);
+    }
+    let digits = dbuf.as_str();
     if neg {
         out.push('-');
     }
@@ -60,6 +67,36 @@ pub fn write_repr(out: &mut String, v: f64) {
             out.push_str(&digits[1..]);
         }
         let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
+    }
+}
+
+/// A small fixed buffer for formatting one float without allocating.
+struct StackBuf {
+    b: [u8; 40],
+    n: usize,
+}
+
+impl Default for StackBuf {
+    fn default() -> Self {
+        StackBuf { b: [0; 40], n: 0 }
+    }
+}
+
+impl StackBuf {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.b[..self.n]).expect("ASCII digits")
+    }
+}
+
+impl Write for StackBuf {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.n + s.len();
+        if end > self.b.len() {
+            return Err(std::fmt::Error);
+        }
+        self.b[self.n..end].copy_from_slice(s.as_bytes());
+        self.n = end;
+        Ok(())
     }
 }
 

@@ -104,9 +104,17 @@ impl NegBin {
 
     /// [`NegBin::lowest_outlying`] with `P(X = k)` too, for [`NegBin::tail_near`].
     pub fn boundary(&self, threshold: f64, floor: f64) -> Boundary {
-        let floor = if floor.is_finite() { floor.ceil().max(1.0) } else { 1.0 };
+        let floor = if floor.is_finite() {
+            floor.ceil().max(1.0)
+        } else {
+            1.0
+        };
         if self.mu <= 0.0 {
-            return Boundary { k: floor, tail: 0.0, pmf: 0.0 };
+            return Boundary {
+                k: floor,
+                tail: 0.0,
+                pmf: 0.0,
+            };
         }
         let var = self.variance();
         let a = self.mu * self.mu / var;
@@ -142,7 +150,11 @@ impl NegBin {
         }
         if steps >= MAX_STEPS || !tail.is_finite() || pk.is_nan() {
             let (k, tail) = self.bisect(threshold, floor);
-            return Boundary { k, tail, pmf: f64::NAN };
+            return Boundary {
+                k,
+                tail,
+                pmf: f64::NAN,
+            };
         }
         // Then up to the floor, if min_increase asks for more.
         if floor > k {
@@ -159,7 +171,11 @@ impl NegBin {
                 k += 1.0;
             }
         }
-        Boundary { k, tail: tail.max(0.0), pmf: pk }
+        Boundary {
+            k,
+            tail: tail.max(0.0),
+            pmf: pk,
+        }
     }
 
     /// `P(X >= x)` from a boundary of this distribution: a short walk with the pmf recurrence when `x`
@@ -299,7 +315,10 @@ mod tests {
             let b = d.boundary(1e-4, mu + 20.0);
             for x in [0.0, 1.0, 3.0, 7.0, 25.0, 40.0, 200.0, 320.0, 600.0, 5000.0] {
                 let (got, want) = (d.tail_near(&b, x), d.upper_tail(x));
-                assert!((got - want).abs() <= 1e-10 + 1e-6 * want, "mu={mu} x={x}: {got} vs {want}");
+                assert!(
+                    (got - want).abs() <= 1e-10 + 1e-6 * want,
+                    "mu={mu} x={x}: {got} vs {want}"
+                );
             }
         }
     }
