@@ -335,8 +335,8 @@ impl Scorer {
     fn build_entry(&mut self, g: usize) -> usize {
         let t = &mut self.texts;
         let e = t.tail_starts.len();
-        let stored = &self.groups.boundaries[g];
-        let dist = &self.groups.dists[g];
+        let stored = self.groups.boundaries(g);
+        let dist = self.groups.dist(g);
         // Models may leave out boundaries that are cheap to recompute (see `model::store`).
         let nt = self.settings.thresholds.items.len();
         t.range_offsets.push(t.ranges.len() as u32);
@@ -476,7 +476,7 @@ impl Scorer {
             return;
         };
         let show_density = self.settings.show_density;
-        let density = show_density.then(|| self.groups.dists[g as usize].pdf(x));
+        let density = show_density.then(|| self.groups.dist(g as usize).pdf(x));
         let e = self.group_entry(g as usize);
         let nt = self.settings.thresholds.items.len();
         for k in 0..nt {
@@ -506,7 +506,7 @@ impl Scorer {
     }
 
     fn push_samples(&mut self, g: usize, out: &mut csv::ByteRecord) {
-        let dist = &self.groups.dists[g];
+        let dist = self.groups.dist(g);
         if self.settings.full_sample {
             out.push_field(pyfmt::repr(dist.sample(&mut self.rng)).as_bytes());
         }
@@ -549,7 +549,7 @@ impl Scorer {
             return;
         };
         let show_density = self.settings.show_density;
-        let density = show_density.then(|| self.groups.dists[g as usize].pdf(x));
+        let density = show_density.then(|| self.groups.dist(g as usize).pdf(x));
         let e = self.group_entry(g as usize);
         for k in 0..self.settings.thresholds.items.len() {
             let o = is_outlier(self.ranges(e, k), x);

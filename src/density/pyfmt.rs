@@ -125,7 +125,7 @@ pub fn repr(v: f64) -> String {
 /// nearest integer is the same. Ties and huge values return `None` (the caller formats exactly).
 #[inline]
 fn round4_units(v: f64) -> Option<i64> {
-    if !(v.abs() < 1e11) {
+    if v.is_nan() || v.abs() >= 1e11 {
         return None;
     }
     let p = v * 1e4;
