@@ -176,20 +176,25 @@ impl GroupTexts {
 }
 
 /// The groups' keys, looked up without owning a copy: an open-addressing table over the model's key
-/// buffer (linear probing, at most half full). A slot holds the group number in its low 32 bits and
-/// the high half of the key's hash in its high 32 bits, so probing past other keys reads no key bytes.
+/// buffer (linear probing, at most half full). A slot holds the group number plus one in its low 32
+/// bits (0: empty, so the table starts as untouched zero pages) and the high half of the key's hash in
+/// its high 32 bits, so probing past other keys reads no key bytes.
 struct GroupIndex {
     slots: Vec<u64>,
     mask: usize,
     hasher: foldhash::fast::FixedState,
 }
 
-const EMPTY_SLOT: u64 = u64::MAX;
+const EMPTY_SLOT: u64 = 0;
 
 impl GroupIndex {
     /// Indexes every group of `flat`; of groups with equal keys the last one wins.
     fn new(flat: &FlatDensity) -> GroupIndex {
         let n = flat.len();
+        assert!(
+            n < u32::MAX as usize,
+            "too many groups for a u32 group number"
+        );
         let cap = (n * 2).next_power_of_two().max(2);
         let mut index = GroupIndex {
             slots: vec![EMPTY_SLOT; cap],
@@ -232,9 +237,10 @@ impl GroupIndex {
         loop {
             let s = self.slots[i];
             if s == EMPTY_SLOT
-                || (s & !0xffff_ffff == tag && flat.key((s & 0xffff_ffff) as usize) == flat.key(g))
+                || (s & !0xffff_ffff == tag
+                    && flat.key((s & 0xffff_ffff) as usize - 1) == flat.key(g))
             {
-                self.slots[i] = tag | g as u64;
+                self.slots[i] = tag | (g as u64 + 1);
                 return;
             }
             i = (i + 1) & self.mask;
@@ -257,8 +263,8 @@ impl GroupIndex {
             if s == EMPTY_SLOT {
                 return None;
             }
-            if s & !0xffff_ffff == tag && flat.key((s & 0xffff_ffff) as usize) == key {
-                return Some(s as u32);
+            if s & !0xffff_ffff == tag && flat.key((s & 0xffff_ffff) as usize - 1) == key {
+                return Some(s as u32 - 1);
             }
             i = (i + 1) & self.mask;
         }

@@ -194,7 +194,7 @@ impl ModelStore {
         name: &ModelName,
     ) -> Result<(ModelHeader, FlatDensity), StoreError> {
         let path = self.path_for(name)?;
-        let model = match self.read_file(name, &path) {
+        let model = match self.map_file(name, &path) {
             Ok(bytes) => match decode_for_scoring(&bytes).map_err(|p| invalid(&path, p))? {
                 Ok(flat) => return Ok(flat),
                 Err(model) => model,
@@ -390,6 +390,29 @@ impl ModelStore {
         Ok(bytes)
     }
 
+    /// Maps a model file read-only, after the same checks as [`ModelStore::read_file`]: a large
+    /// model's pages come straight from the page cache, with no copy into zeroed memory. Saves
+    /// replace a model by renaming a new file over it, never by rewriting it in place, so the mapped
+    /// file does not change under the reader.
+    fn map_file(&self, name: &ModelName, path: &Path) -> Result<Mapped, StoreError> {
+        let mut f = self.open(name, path)?;
+        let len = f.metadata().map_err(|e| io_err(path, e))?.len();
+        let mut pre = [0u8; PREAMBLE_LEN];
+        if len < PREAMBLE_LEN as u64 {
+            return Err(invalid(path, "truncated (shorter than its preamble)"));
+        }
+        f.read_exact(&mut pre).map_err(|e| io_err(path, e))?;
+        let p = Preamble::parse(&pre).map_err(|e| invalid(path, e))?;
+        p.check_len(len).map_err(|e| invalid(path, e))?;
+        Mapped::new(&f, len as usize).or_else(|_| {
+            // Some filesystems cannot map files: read it instead.
+            let mut bytes = Vec::with_capacity(len as usize);
+            bytes.extend_from_slice(&pre);
+            f.read_to_end(&mut bytes).map_err(|e| io_err(path, e))?;
+            Ok(Mapped::Owned(bytes))
+        })
+    }
+
     /// Removes temporary files that a killed fit left behind. Recent ones may belong to a fit in
     /// progress and are kept.
     fn remove_stale_temps(&self) {
@@ -412,6 +435,56 @@ impl ModelStore {
             if is_temp && old {
                 let _ = fs::remove_file(e.path());
             }
+        }
+    }
+}
+
+/// A model file's bytes: mapped read-only, or read into memory.
+enum Mapped {
+    Map { ptr: *mut libc::c_void, len: usize },
+    Owned(Vec<u8>),
+}
+
+impl Mapped {
+    fn new(f: &File, len: usize) -> io::Result<Mapped> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a fresh private read-only mapping of `len` bytes of an open regular file; it is
+        // unmapped once, in `drop`.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE | libc::MAP_POPULATE,
+                f.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Mapped::Map { ptr, len })
+    }
+}
+
+impl std::ops::Deref for Mapped {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            // SAFETY: the mapping is live and `len` bytes long until `drop`.
+            Mapped::Map { ptr, len } => unsafe {
+                std::slice::from_raw_parts(*ptr as *const u8, *len)
+            },
+            Mapped::Owned(v) => v,
+        }
+    }
+}
+
+impl Drop for Mapped {
+    fn drop(&mut self) {
+        if let Mapped::Map { ptr, len } = *self {
+            // SAFETY: the mapping made in `new`, unmapped only here.
+            unsafe { libc::munmap(ptr, len) };
         }
     }
 }
