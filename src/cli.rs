@@ -225,16 +225,31 @@ fn bench_cmd(args: &[String]) -> Result<i32, String> {
 }
 
 fn quality_cmd(args: &[String]) -> Result<i32, String> {
-    let (pos, opts) = options(args, &["--hosts", "--seeds", "--seed", "--out", "--timing"], &[])?;
+    let (pos, opts) = options(
+        args,
+        &["--hosts", "--seeds", "--seed", "--out", "--timing"],
+        &[],
+    )?;
     if !pos.is_empty() {
-        return Err("usage: smbdensity quality [--hosts N] [--seeds 1,2,3] [--out DIR] [--timing HOSTS]".into());
+        return Err(
+            "usage: smbdensity quality [--hosts N] [--seeds 1,2,3] [--out DIR] [--timing HOSTS]"
+                .into(),
+        );
     }
-    let mut spec = quality::QualitySpec { hosts: 500, seeds: vec![1, 2, 3], out: None, timing_hosts: None };
+    let mut spec = quality::QualitySpec {
+        hosts: 500,
+        seeds: vec![1, 2, 3],
+        out: None,
+        timing_hosts: None,
+    };
     for (k, v) in opts {
         match k.as_str() {
             "--hosts" => spec.hosts = number(&k, &v)?,
             "--seeds" | "--seed" => {
-                spec.seeds = v.split(',').map(|s| number(&k, s.trim())).collect::<Result<_, _>>()?
+                spec.seeds = v
+                    .split(',')
+                    .map(|s| number(&k, s.trim()))
+                    .collect::<Result<_, _>>()?
             }
             "--out" => spec.out = Some(PathBuf::from(v)),
             _ => spec.timing_hosts = Some(number(&k, &v)?),

@@ -612,7 +612,10 @@ fn concurrent_fits_write_one_whole_model_and_applies_never_see_a_torn_one() {
     let fits = fitter.join().unwrap();
     eprintln!("{loads} loads and {applies} applies during {fits} fits");
     assert!(fits >= 6 && loads >= 20 && applies >= 2);
-    assert!(matches!(st.load(&name("cm")).unwrap().body, ModelBody::Density(_)));
+    assert!(matches!(
+        st.load(&name("cm")).unwrap().body,
+        ModelBody::Density(_)
+    ));
 }
 
 /// Found by the `model_decode` fuzzer: a model whose checksums are right but whose header declares a

@@ -12,7 +12,9 @@ use smbdensity::protocol::framing::{ChunkReader, FramingError};
 
 fn recording(rel: &str) -> Vec<u8> {
     let path: PathBuf = common::shared().join("testdata/scpv2/tests").join(rel);
-    let mut gz = flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())));
+    let mut gz = flate2::read::GzDecoder::new(
+        std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    );
     let mut bytes = Vec::new();
     gz.read_to_end(&mut bytes).unwrap();
     bytes
@@ -48,7 +50,11 @@ fn parse_stream(bytes: &[u8]) -> (Vec<u64>, Option<FramingError>) {
 fn countmatches_counts_bytes_not_characters() {
     let (rows, end) = parse_stream(&recording(&format!("{SDK63}countmatches.input.gz")));
     assert!(end.is_none());
-    assert_eq!(rows, [500], "a 48,108-byte body with 14,373 non-ASCII bytes and embedded newlines");
+    assert_eq!(
+        rows,
+        [500],
+        "a 48,108-byte body with 14,373 non-ASCII bytes and embedded newlines"
+    );
 }
 
 #[test]
@@ -75,7 +81,10 @@ fn multibyte_input_nine_execute_chunks() {
 #[test]
 fn generatehello_is_truncated() {
     let (_, end) = parse_stream(&recording(&format!("{SDK63}generatehello.input.gz")));
-    assert!(matches!(end, Some(FramingError::Truncated { chunk: 2, .. })), "{end:?}");
+    assert!(
+        matches!(end, Some(FramingError::Truncated { chunk: 2, .. })),
+        "{end:?}"
+    );
 }
 
 #[test]

@@ -52,7 +52,9 @@ impl Apply {
                 (Some(header), None)
             }
         };
-        let is_entity = header.as_ref().is_some_and(|h| h.params.dist == DistKind::NegBin);
+        let is_entity = header
+            .as_ref()
+            .is_some_and(|h| h.params.dist == DistKind::NegBin);
         if !is_entity && header.is_some() && p.min_increase.is_some() {
             return Err(Error::Data(
                 "min_increase applies to per-entity models (entity=... dist=negbin) only".into(),
@@ -92,12 +94,19 @@ impl Apply {
         };
         let h = &model.header;
         let p = &self.args.params;
-        let output_name = self.args.output_name.clone().or_else(|| h.params.output_name.clone());
+        let output_name = self
+            .args
+            .output_name
+            .clone()
+            .or_else(|| h.params.output_name.clone());
         let ModelBody::PerEntity(body) = model.body else {
-            return Err(Error::Data(format!("model \"{}\" is not a per-entity model", self.args.model)));
+            return Err(Error::Data(format!(
+                "model \"{}\" is not a per-entity model",
+                self.args.model
+            )));
         };
-        let threshold =
-            single_threshold(p.threshold.as_deref().or(p.upper_threshold.as_deref()))?.unwrap_or(body.threshold);
+        let threshold = single_threshold(p.threshold.as_deref().or(p.upper_threshold.as_deref()))?
+            .unwrap_or(body.threshold);
         let settings = EntitySettings {
             feature: h.feature.clone(),
             by_fields: h.by_fields.clone(),
@@ -110,7 +119,13 @@ impl Apply {
     }
 
     /// Scores one chunk against a per-entity model.
-    fn execute_entity(&mut self, body: &[u8], finished: bool, chunk: u64, out: &mut Output) -> Result<()> {
+    fn execute_entity(
+        &mut self,
+        body: &[u8],
+        finished: bool,
+        chunk: u64,
+        out: &mut Output,
+    ) -> Result<()> {
         let scorer = self.entity.as_mut().expect("loaded");
         let mut reader = BodyReader::new(body).map_err(|source| Error::Body { chunk, source })?;
         let mut buf = Vec::with_capacity(body.len() + body.len() / 2 + 64);
@@ -119,9 +134,13 @@ impl Apply {
             let header = reader.header.clone();
             let replaced = |name: &[u8]| {
                 let base = name.strip_prefix(b"__mv_").unwrap_or(name);
-                out_cols.iter().any(|c| c.as_bytes() == name || c.as_bytes() == base)
+                out_cols
+                    .iter()
+                    .any(|c| c.as_bytes() == name || c.as_bytes() == base)
             };
-            let kept: Vec<usize> = (0..header.len()).filter(|&i| !replaced(&header.names[i])).collect();
+            let kept: Vec<usize> = (0..header.len())
+                .filter(|&i| !replaced(&header.names[i]))
+                .collect();
             let cols = scorer.columns(&header);
             let mut w = body_writer(&mut buf);
             let mut out_rec = csv::ByteRecord::new();
@@ -130,7 +149,10 @@ impl Apply {
             w.write_byte_record(&out_rec).map_err(csv_io)?;
             scorer.issues.start_chunk();
             let mut rec = csv::ByteRecord::new();
-            while reader.read(&mut rec).map_err(|source| Error::Body { chunk, source })? {
+            while reader
+                .read(&mut rec)
+                .map_err(|source| Error::Body { chunk, source })?
+            {
                 out_rec.clear();
                 out_rec.extend(kept.iter().map(|&i| rec.get(i).unwrap_or(b"")));
                 scorer.score_row(&header, &cols, &rec, &mut out_rec);
@@ -139,7 +161,10 @@ impl Apply {
             w.flush()?;
             drop(w);
             if scorer.issues.chunk_all_non_numeric() {
-                return Err(Error::Data(format!("Feature \"{}\" is not a numeric type", scorer.settings.feature)));
+                return Err(Error::Data(format!(
+                    "Feature \"{}\" is not a numeric type",
+                    scorer.settings.feature
+                )));
             }
         }
         if finished && !self.warned {

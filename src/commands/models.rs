@@ -232,7 +232,10 @@ impl SearchCommand for ModelCommand {
 }
 
 /// `summary` of a per-entity model: one row per entity with its count-model parameters.
-fn entity_summary(h: &crate::model::ModelHeader, b: &crate::hostmodel::PerEntityBody) -> Result<Vec<u8>> {
+fn entity_summary(
+    h: &crate::model::ModelHeader,
+    b: &crate::hostmodel::PerEntityBody,
+) -> Result<Vec<u8>> {
     let header: Vec<String> = [
         b.entity_field.as_str(),
         "type",

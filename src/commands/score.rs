@@ -9,7 +9,7 @@ use super::rows::write_field;
 use crate::density::rng::Rng;
 use crate::density::{BoundaryRange, is_outlier, pyfmt};
 use crate::model::{FlatDensity, KeyCanon};
-use crate::protocol::body::{FieldValue, Header, field_value, mv_encode};
+use crate::protocol::body::{FieldValue, Header, field_value};
 use crate::spl::ThresholdSet;
 
 /// The settings in effect for one scoring pass.
@@ -144,66 +144,127 @@ pub struct Columns {
     by: Vec<Option<usize>>,
 }
 
-/// The text outputs of one group under the current thresholds.
-struct GroupText {
-    ranges: Vec<Vec<BoundaryRange>>,
-    text: Vec<Vec<u8>>,
-    mv: Vec<Vec<u8>>,
-    /// The `BoundaryRanges` and `__mv_BoundaryRanges` cells as CSV bytes, each preceded by a comma.
-    tail: Vec<u8>,
+/// The outputs of the groups used so far under the current thresholds, built on a group's first use
+/// into shared arenas (no allocation per group).
+#[derive(Default)]
+struct GroupTexts {
+    /// Per group: its entry number plus one, or 0 until built.
+    entry: Vec<u32>,
+    /// Per entry, `thresholds + 1` offsets into `ranges`: threshold `k`'s ranges run from the `k`th to
+    /// the next.
+    range_offsets: Vec<u32>,
+    ranges: Vec<BoundaryRange>,
+    /// Per entry, where its tail starts in `cells` (it ends where the next one starts).
+    tail_starts: Vec<usize>,
+    /// The `BoundaryRanges` and `__mv_BoundaryRanges` cells of every entry as CSV bytes, each preceded
+    /// by a comma.
+    cells: Vec<u8>,
+    /// Scratch: one threshold's raw text and mv cells.
+    text: Vec<u8>,
+    mv: Vec<u8>,
+    /// Scratch: the mv cells, CSV-quoted, of the thresholds before the last.
+    mv_cells: Vec<u8>,
 }
 
-/// The groups' keys, looked up without owning a copy: an open-addressing table of group numbers over
-/// the model's key buffer (linear probing, at most half full).
+impl GroupTexts {
+    /// Entry `e`'s ranges under threshold `k` of `nt`.
+    #[inline]
+    fn ranges(&self, nt: usize, e: usize, k: usize) -> &[BoundaryRange] {
+        let o = e * (nt + 1) + k;
+        &self.ranges[self.range_offsets[o] as usize..self.range_offsets[o + 1] as usize]
+    }
+}
+
+/// The groups' keys, looked up without owning a copy: an open-addressing table over the model's key
+/// buffer (linear probing, at most half full). A slot holds the group number plus one in its low 32
+/// bits (0: empty, so the table starts as untouched zero pages) and the high half of the key's hash in
+/// its high 32 bits, so probing past other keys reads no key bytes.
 struct GroupIndex {
-    slots: Vec<u32>,
+    slots: Vec<u64>,
     mask: usize,
-    hasher: foldhash::fast::RandomState,
+    hasher: foldhash::fast::FixedState,
 }
 
-const EMPTY_SLOT: u32 = u32::MAX;
+const EMPTY_SLOT: u64 = 0;
 
 impl GroupIndex {
     /// Indexes every group of `flat`; of groups with equal keys the last one wins.
     fn new(flat: &FlatDensity) -> GroupIndex {
         let n = flat.len();
+        assert!(
+            n < u32::MAX as usize,
+            "too many groups for a u32 group number"
+        );
         let cap = (n * 2).next_power_of_two().max(2);
         let mut index = GroupIndex {
             slots: vec![EMPTY_SLOT; cap],
             mask: cap - 1,
-            hasher: Default::default(),
+            hasher: foldhash::fast::FixedState::with_seed(0x736d_6264_656e_7331),
         };
-        for g in 0..n {
-            let key = flat.key(g);
-            let mut i = index.home(key);
-            loop {
-                let s = index.slots[i];
-                if s == EMPTY_SLOT || flat.key(s as usize) == key {
-                    index.slots[i] = g as u32;
-                    break;
-                }
-                i = (i + 1) & index.mask;
+        // Hash all keys first (a sequential pass over the key buffer), then insert in batches whose
+        // home slots are prefetched, so the random slot accesses overlap.
+        const BATCH: usize = 16;
+        let mut hashes = [0u64; BATCH];
+        let mut start = 0;
+        while start < n {
+            let end = (start + BATCH).min(n);
+            for g in start..end {
+                let h = index.hash(flat.key(g));
+                hashes[g - start] = h;
+                index.prefetch(h as usize & index.mask);
             }
+            for g in start..end {
+                index.insert(flat, g, hashes[g - start]);
+            }
+            start = end;
         }
         index
     }
 
     #[inline]
-    fn home(&self, key: &[u8]) -> usize {
+    fn prefetch(&self, i: usize) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `i` is within `slots`; a prefetch has no other effect.
+        unsafe {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            _mm_prefetch::<_MM_HINT_T0>(self.slots.as_ptr().add(i).cast());
+        }
+    }
+
+    fn insert(&mut self, flat: &FlatDensity, g: usize, h: u64) {
+        let tag = h & !0xffff_ffff;
+        let mut i = h as usize & self.mask;
+        loop {
+            let s = self.slots[i];
+            if s == EMPTY_SLOT
+                || (s & !0xffff_ffff == tag
+                    && flat.key((s & 0xffff_ffff) as usize - 1) == flat.key(g))
+            {
+                self.slots[i] = tag | (g as u64 + 1);
+                return;
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    #[inline]
+    fn hash(&self, key: &[u8]) -> u64 {
         use std::hash::BuildHasher;
-        self.hasher.hash_one(key) as usize & self.mask
+        self.hasher.hash_one(key)
     }
 
     #[inline]
     fn get(&self, flat: &FlatDensity, key: &[u8]) -> Option<u32> {
-        let mut i = self.home(key);
+        let h = self.hash(key);
+        let tag = h & !0xffff_ffff;
+        let mut i = h as usize & self.mask;
         loop {
             let s = self.slots[i];
             if s == EMPTY_SLOT {
                 return None;
             }
-            if flat.key(s as usize) == key {
-                return Some(s);
+            if s & !0xffff_ffff == tag && flat.key((s & 0xffff_ffff) as usize - 1) == key {
+                return Some(s as u32 - 1);
             }
             i = (i + 1) & self.mask;
         }
@@ -222,8 +283,8 @@ pub struct Scorer {
     key_canon: Vec<KeyCanon>,
     /// The stored boundaries match the settings' thresholds.
     use_stored: bool,
-    /// Boxed, so a million groups cost a pointer each until used.
-    texts: Vec<Option<Box<GroupText>>>,
+    /// Built on first use: a million groups cost four bytes each until used.
+    texts: GroupTexts,
     key: Vec<u8>,
     rng: Rng,
     pub issues: RowIssues,
@@ -235,7 +296,10 @@ impl Scorer {
         let index = GroupIndex::new(&body);
         let use_stored = settings.thresholds.items == stored_thresholds.items;
         let settings_seed = settings.seed;
-        let texts = (0..body.len()).map(|_| None).collect();
+        let texts = GroupTexts {
+            entry: vec![0; body.len()],
+            ..Default::default()
+        };
         Scorer {
             settings,
             integral: body.integral_feature,
@@ -263,48 +327,85 @@ impl Scorer {
         }
     }
 
-    fn group_text(&mut self, g: usize) -> &GroupText {
-        if self.texts[g].is_none() {
-            let stored = &self.groups.boundaries[g];
-            let dist = &self.groups.dists[g];
-            // Models may leave out boundaries that are cheap to recompute (see `model::store`).
-            let ranges: Vec<Vec<BoundaryRange>> = if self.use_stored && !stored.is_empty() {
-                stored.clone()
-            } else {
-                self.settings
-                    .thresholds
-                    .items
-                    .iter()
-                    .map(|t| dist.boundaries(*t, self.integral))
-                    .collect()
-            };
-            let mut text = Vec::with_capacity(ranges.len());
-            let mut mv = Vec::with_capacity(ranges.len());
-            for r in &ranges {
-                let lines: Vec<String> = r
-                    .iter()
-                    .map(|b| {
-                        let mut s = String::new();
-                        b.write_text(&mut s);
-                        s
-                    })
-                    .collect();
-                text.push(lines.join("\n").into_bytes());
-                mv.push(mv_encode(lines.iter()));
-            }
-            let mut tail = Vec::new();
-            for cell in text.iter().chain(mv.iter()) {
-                tail.push(b',');
-                write_field(&mut tail, cell);
-            }
-            self.texts[g] = Some(Box::new(GroupText {
-                ranges,
-                text,
-                mv,
-                tail,
-            }));
+    /// Builds group `g`'s outputs if not yet built, and returns its entry number.
+    #[inline]
+    fn group_entry(&mut self, g: usize) -> usize {
+        match self.texts.entry[g] {
+            0 => self.build_entry(g),
+            e => e as usize - 1,
         }
-        self.texts[g].as_ref().expect("just filled")
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn build_entry(&mut self, g: usize) -> usize {
+        let t = &mut self.texts;
+        let e = t.tail_starts.len();
+        let stored = self.groups.boundaries(g);
+        let dist = self.groups.dist(g);
+        // Models may leave out boundaries that are cheap to recompute (see `model::store`).
+        let nt = self.settings.thresholds.items.len();
+        t.range_offsets.push(t.ranges.len() as u32);
+        if self.use_stored && !stored.is_empty() {
+            for r in stored.iter().take(nt) {
+                t.ranges.extend_from_slice(r);
+                t.range_offsets.push(t.ranges.len() as u32);
+            }
+            for _ in stored.len()..nt {
+                t.range_offsets.push(t.ranges.len() as u32);
+            }
+        } else {
+            for th in &self.settings.thresholds.items {
+                t.ranges.extend(dist.boundaries(*th, self.integral));
+                t.range_offsets.push(t.ranges.len() as u32);
+            }
+        }
+        t.tail_starts.push(t.cells.len());
+        t.mv_cells.clear();
+        let offs = &t.range_offsets[e * (nt + 1)..];
+        for k in 0..nt {
+            let ranges = &t.ranges[offs[k] as usize..offs[k + 1] as usize];
+            t.text.clear();
+            t.mv.clear();
+            for (i, b) in ranges.iter().enumerate() {
+                if i > 0 {
+                    t.text.push(b'\n');
+                    t.mv.push(b';');
+                }
+                let line = t.text.len();
+                b.write_text_bytes(&mut t.text);
+                t.mv.push(b'$');
+                for &c in &t.text[line..] {
+                    if c == b'$' {
+                        t.mv.push(b'$');
+                    }
+                    t.mv.push(c);
+                }
+                t.mv.push(b'$');
+            }
+            t.cells.push(b',');
+            write_field(&mut t.cells, &t.text);
+            t.mv_cells.push(b',');
+            write_field(&mut t.mv_cells, &t.mv);
+        }
+        t.cells.extend_from_slice(&t.mv_cells);
+        t.entry[g] = e as u32 + 1;
+        e
+    }
+
+    /// Entry `e`'s ranges under threshold `k`.
+    #[inline]
+    fn ranges(&self, e: usize, k: usize) -> &[BoundaryRange] {
+        self.texts
+            .ranges(self.settings.thresholds.items.len(), e, k)
+    }
+
+    /// Entry `e`'s `BoundaryRanges` and `__mv_BoundaryRanges` cells as CSV bytes, each after a comma.
+    #[inline]
+    fn tail(&self, e: usize) -> &[u8] {
+        let t = &self.texts;
+        let end = t.tail_starts.get(e + 1).copied().unwrap_or(t.cells.len());
+        &t.cells[t.tail_starts[e]..end]
     }
 
     /// Reads the row's feature value and finds its group, counting the rows that get empty outputs.
@@ -381,16 +482,23 @@ impl Scorer {
             return;
         };
         let show_density = self.settings.show_density;
-        let density = show_density.then(|| self.groups.dists[g as usize].pdf(x));
-        let t = self.group_text(g as usize);
-        for r in &t.ranges {
-            out.push_field(if is_outlier(r, x) { b"1.0" } else { b"0.0" });
+        let density = show_density.then(|| self.groups.dist(g as usize).pdf(x));
+        let e = self.group_entry(g as usize);
+        let nt = self.settings.thresholds.items.len();
+        for k in 0..nt {
+            out.push_field(if is_outlier(self.ranges(e, k), x) {
+                b"1.0"
+            } else {
+                b"0.0"
+            });
         }
-        for s in &t.text {
-            out.push_field(s);
-        }
-        for s in &t.mv {
-            out.push_field(s);
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(&self.tail(e)[1..]);
+        let mut cells = csv::ByteRecord::new();
+        rdr.read_byte_record(&mut cells).expect("our own CSV");
+        for c in cells.iter() {
+            out.push_field(c);
         }
         if let Some(d) = density {
             out.push_field(pyfmt::repr(d).as_bytes());
@@ -404,13 +512,15 @@ impl Scorer {
     }
 
     fn push_samples(&mut self, g: usize, out: &mut csv::ByteRecord) {
-        let dist = &self.groups.dists[g];
+        let dist = self.groups.dist(g);
         if self.settings.full_sample {
             out.push_field(pyfmt::repr(dist.sample(&mut self.rng)).as_bytes());
         }
         if self.settings.sample {
-            let t = self.texts[g].as_ref().expect("filled by group_text");
-            for r in &t.ranges {
+            let e = self.texts.entry[g] as usize - 1;
+            let nt = self.settings.thresholds.items.len();
+            for k in 0..nt {
+                let r = self.texts.ranges(nt, e, k);
                 match dist.sample_inlier(r, &mut self.rng) {
                     Some(x) => out.push_field(pyfmt::repr(x).as_bytes()),
                     None => out.push_field(b""),
@@ -445,15 +555,16 @@ impl Scorer {
             return;
         };
         let show_density = self.settings.show_density;
-        let density = show_density.then(|| self.groups.dists[g as usize].pdf(x));
-        let t = self.group_text(g as usize);
-        for r in &t.ranges {
-            out.extend_from_slice(if is_outlier(r, x) { b",1.0" } else { b",0.0" });
+        let density = show_density.then(|| self.groups.dist(g as usize).pdf(x));
+        let e = self.group_entry(g as usize);
+        for k in 0..self.settings.thresholds.items.len() {
+            let o = is_outlier(self.ranges(e, k), x);
+            out.extend_from_slice(if o { b",1.0" } else { b",0.0" });
         }
-        out.extend_from_slice(&t.tail);
+        out.extend_from_slice(self.tail(e));
         if let Some(d) = density {
             out.push(b',');
-            write_field(out, pyfmt::repr(d).as_bytes());
+            pyfmt::write_repr_bytes(out, d);
         }
         if self.settings.full_sample || self.settings.sample || self.settings.options_json.is_some()
         {

@@ -190,14 +190,21 @@ impl BoundaryRange {
 
     /// Appends MLTK's text for this range, `begin:end:area`.
     pub fn write_text(&self, out: &mut String) {
-        pyfmt::write_bound(out, self.begin, self.begin_integral);
-        out.push(':');
-        pyfmt::write_bound(out, self.end, self.end_integral);
-        out.push(':');
+        let mut b = Vec::new();
+        self.write_text_bytes(&mut b);
+        out.push_str(std::str::from_utf8(&b).expect("ASCII"));
+    }
+
+    /// [`BoundaryRange::write_text`] into bytes, without allocating.
+    pub fn write_text_bytes(&self, out: &mut Vec<u8>) {
+        pyfmt::write_bound_bytes(out, self.begin, self.begin_integral);
+        out.push(b':');
+        pyfmt::write_bound_bytes(out, self.end, self.end_integral);
+        out.push(b':');
         match self.area {
-            Area::Exact(a) => pyfmt::write_repr(out, a),
-            Area::Rounded(a) => pyfmt::write_repr(out, pyfmt::round4(a)),
-            Area::Zero => out.push('0'),
+            Area::Exact(a) => pyfmt::write_repr_bytes(out, a),
+            Area::Rounded(a) => pyfmt::write_repr_bytes(out, pyfmt::round4(a)),
+            Area::Zero => out.push(b'0'),
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::special::{ndtri, norm_pdf};
+use super::special::{ndtri_memo, norm_pdf};
 use super::{Area, BoundaryRange, GroupStats, REPLACE_ZERO_STD, Threshold};
 
 /// A fitted Normal: mean and population standard deviation (ddof 0), as scipy's `norm.fit`.
@@ -23,7 +23,7 @@ impl Normal {
     }
 
     fn ppf(&self, p: f64) -> f64 {
-        self.mean + self.std * ndtri(p)
+        self.mean + self.std * ndtri_memo(p)
     }
 
     /// MLTK's ranges: `threshold=t` splits `t` over both tails and prints `t/2` unrounded;

@@ -4,99 +4,112 @@
 //! reproduce CPython's rules exactly: shortest round-trip digits, fixed notation for `1e-4 <= |v| < 1e16`
 //! (always with a `.0` for integral values), and exponent form (`5e-05`, `1e+16`) otherwise.
 
-use std::fmt::Write;
-
 /// Appends Python's `repr(v)` to `out`. Infinities print as JSON/pandas does in MLTK output: `inf`.
 /// Callers that need MLTK's `Infinity` spelling use [`write_bound`].
 pub fn write_repr(out: &mut String, v: f64) {
+    let mut b = Vec::new();
+    write_repr_bytes(&mut b, v);
+    out.push_str(std::str::from_utf8(&b).expect("ASCII"));
+}
+
+/// The shortest round-trip decimal digits of a finite non-zero `|v|` (no leading or trailing zeros) and
+/// the decimal exponent of the first digit: `v = d.ddd × 10^exp`.
+#[inline]
+fn shortest_digits(v: f64, digits: &mut [u8; 24]) -> (usize, i32) {
+    let mut buf = ryu::Buffer::new();
+    // ryu prints the shortest round-trip digits, as `1.2345e-5`, `123.45` or `0.00012`.
+    let s = buf.format_finite(v.abs()).as_bytes();
+    let (mut n, mut int_digits, mut seen_point) = (0usize, 0i32, false);
+    let mut exp10 = 0i32;
+    let mut i = 0;
+    while i < s.len() {
+        match s[i] {
+            b'.' => seen_point = true,
+            b'e' | b'E' => {
+                let t = std::str::from_utf8(&s[i + 1..]).expect("ASCII");
+                exp10 = t.parse().expect("ryu exponent is an integer");
+                break;
+            }
+            d => {
+                if n == 0 && d == b'0' {
+                    // A leading zero: before the point it is no digit; after it, it shifts the exponent.
+                    if seen_point {
+                        int_digits -= 1;
+                    }
+                } else {
+                    digits[n] = d;
+                    n += 1;
+                    if !seen_point {
+                        int_digits += 1;
+                    }
+                }
+            }
+        }
+        i += 1;
+    }
+    while n > 1 && digits[n - 1] == b'0' {
+        n -= 1;
+    }
+    (n, int_digits - 1 + exp10)
+}
+
+/// [`write_repr`] into bytes, without allocating.
+pub fn write_repr_bytes(out: &mut Vec<u8>, v: f64) {
     if v.is_nan() {
-        out.push_str("nan");
+        out.extend_from_slice(b"nan");
         return;
     }
     if v.is_infinite() {
-        out.push_str(if v > 0.0 { "inf" } else { "-inf" });
+        out.extend_from_slice(if v > 0.0 { b"inf" } else { b"-inf" });
         return;
     }
     if v == 0.0 {
-        out.push_str(if v.is_sign_negative() { "-0.0" } else { "0.0" });
+        out.extend_from_slice(if v.is_sign_negative() {
+            b"-0.0"
+        } else {
+            b"0.0"
+        });
         return;
     }
-    // Rust's `{:e}` gives the shortest digits that round-trip, e.g. "1.2345e-5" or "-3e2". Formatted
-    // into a stack buffer: this runs once per output cell in the per-entity scorer.
-    let mut buf = StackBuf::default();
-    let _ = write!(buf, "{v:e}");
-    let sci = buf.as_str();
-    let (mantissa, exp) = sci.split_once('e').expect("`{:e}` always has an exponent");
-    let exp: i32 = exp.parse().expect("`{:e}` exponent is an integer");
-    let (neg, mantissa) = match mantissa.strip_prefix('-') {
-        Some(m) => (true, m),
-        None => (false, mantissa),
-    };
-    let mut dbuf = StackBuf::default();
-    for c in mantissa.chars().filter(|c| *c != '.') {
-        let _ = dbuf.write_char(c);
-    }
-    let digits = dbuf.as_str();
-    if neg {
-        out.push('-');
+    let mut d = [0u8; 24];
+    let (n, exp) = shortest_digits(v, &mut d);
+    let digits = &d[..n];
+    if v < 0.0 {
+        out.push(b'-');
     }
     if (-4..16).contains(&exp) {
-        let n = digits.len() as i32;
+        let n = n as i32;
         if exp < 0 {
-            out.push_str("0.");
+            out.extend_from_slice(b"0.");
             for _ in 0..(-exp - 1) {
-                out.push('0');
+                out.push(b'0');
             }
-            out.push_str(&digits);
+            out.extend_from_slice(digits);
         } else if exp + 1 >= n {
-            out.push_str(&digits);
+            out.extend_from_slice(digits);
             for _ in 0..(exp + 1 - n) {
-                out.push('0');
+                out.push(b'0');
             }
-            out.push_str(".0");
+            out.extend_from_slice(b".0");
         } else {
             let point = (exp + 1) as usize;
-            out.push_str(&digits[..point]);
-            out.push('.');
-            out.push_str(&digits[point..]);
+            out.extend_from_slice(&digits[..point]);
+            out.push(b'.');
+            out.extend_from_slice(&digits[point..]);
         }
     } else {
-        out.push_str(&digits[..1]);
+        out.push(digits[0]);
         if digits.len() > 1 {
-            out.push('.');
-            out.push_str(&digits[1..]);
+            out.push(b'.');
+            out.extend_from_slice(&digits[1..]);
         }
-        let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
-    }
-}
-
-/// A small fixed buffer for formatting one float without allocating.
-struct StackBuf {
-    b: [u8; 40],
-    n: usize,
-}
-
-impl Default for StackBuf {
-    fn default() -> Self {
-        StackBuf { b: [0; 40], n: 0 }
-    }
-}
-
-impl StackBuf {
-    fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.b[..self.n]).expect("ASCII digits")
-    }
-}
-
-impl Write for StackBuf {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let end = self.n + s.len();
-        if end > self.b.len() {
-            return Err(std::fmt::Error);
+        out.push(b'e');
+        out.push(if exp < 0 { b'-' } else { b'+' });
+        let e = exp.unsigned_abs();
+        if e < 10 {
+            out.push(b'0');
         }
-        self.b[self.n..end].copy_from_slice(s.as_bytes());
-        self.n = end;
-        Ok(())
+        out.extend_from_slice(itoa::Buffer::new().format(e).as_bytes());
     }
 }
 
@@ -107,14 +120,34 @@ pub fn repr(v: f64) -> String {
     s
 }
 
+/// `round(v, 4) * 10^4` as an integer, when it can be decided exactly from `v * 1e4` in floating point:
+/// the product is within half an ulp of the exact one, so unless it lies that close to a half the
+/// nearest integer is the same. Ties and huge values return `None` (the caller formats exactly).
+#[inline]
+fn round4_units(v: f64) -> Option<i64> {
+    if v.is_nan() || v.abs() >= 1e11 {
+        return None;
+    }
+    let p = v * 1e4;
+    let f = p - p.floor();
+    // ulp(p) <= |p| * 2^-52; keep a margin of two ulps from the half.
+    if (f - 0.5).abs() <= p.abs() * (2.0 * f64::EPSILON) + f64::MIN_POSITIVE {
+        return None;
+    }
+    Some(p.round() as i64)
+}
+
 /// Python's `round(v, 4)`: the double nearest to `v` correctly rounded (half to even) to 4 decimals.
 pub fn round4(v: f64) -> f64 {
     if !v.is_finite() {
         return v;
     }
-    // `{:.4}` rounds the exact binary value to 4 decimals, half to even, as CPython's dtoa does.
-    let s = format!("{v:.4}");
-    let r: f64 = s.parse().expect("formatted float parses");
+    let r = match round4_units(v) {
+        // `n` and 1e4 are exact doubles, so the division is the double nearest to n/10^4, as parsing
+        // its decimal text would give.
+        Some(n) => n as f64 / 1e4,
+        None => round4_slow(v),
+    };
     // Python keeps the sign of a value that rounds to zero (`round(-0.00001, 4)` is `-0.0`).
     if r == 0.0 && v.is_sign_negative() {
         -0.0
@@ -123,16 +156,79 @@ pub fn round4(v: f64) -> f64 {
     }
 }
 
+fn round4_slow(v: f64) -> f64 {
+    // `{:.4}` rounds the exact binary value to 4 decimals, half to even, as CPython's dtoa does.
+    let mut b = [0u8; 400];
+    let mut w = &mut b[..];
+    let cap = w.len();
+    std::io::Write::write_fmt(&mut w, format_args!("{v:.4}")).expect("fits");
+    let len = cap - w.len();
+    std::str::from_utf8(&b[..len])
+        .expect("ASCII")
+        .parse()
+        .expect("formatted float parses")
+}
+
+/// Writes `repr(round(v, 4))` for a finite `v`.
+#[inline]
+pub fn write_round4_bytes(out: &mut Vec<u8>, v: f64) {
+    match round4_units(v) {
+        // |n| < 10^15: n/10^4 has at most 15 significant digits, so no shorter text names the same
+        // double and repr prints exactly those digits, in fixed notation (1e-4 <= |n/10^4| < 1e16).
+        Some(0) => out.extend_from_slice(if v.is_sign_negative() {
+            b"-0.0"
+        } else {
+            b"0.0"
+        }),
+        Some(n) => {
+            if n < 0 {
+                out.push(b'-');
+            }
+            let a = n.unsigned_abs();
+            let mut ib = itoa::Buffer::new();
+            out.extend_from_slice(ib.format(a / 10_000).as_bytes());
+            out.push(b'.');
+            let frac = a % 10_000;
+            if frac == 0 {
+                out.push(b'0');
+            } else {
+                let digits = [
+                    b'0' + (frac / 1000) as u8,
+                    b'0' + (frac / 100 % 10) as u8,
+                    b'0' + (frac / 10 % 10) as u8,
+                    b'0' + (frac % 10) as u8,
+                ];
+                let mut f = 4;
+                while digits[f - 1] == b'0' {
+                    f -= 1;
+                }
+                out.extend_from_slice(&digits[..f]);
+            }
+        }
+        None => write_repr_bytes(out, round4(v)),
+    }
+}
+
 /// Writes one boundary end as MLTK does: `str(round(v, 4))`, with `Infinity`/`-Infinity` for the open
 /// ends. `integral` marks a value that pandas typed as an integer (the training minimum of an
 /// all-integer column), which Python prints without `.0`.
 pub fn write_bound(out: &mut String, v: f64, integral: bool) {
+    let mut b = Vec::new();
+    write_bound_bytes(&mut b, v, integral);
+    out.push_str(std::str::from_utf8(&b).expect("ASCII"));
+}
+
+/// [`write_bound`] into bytes, without allocating.
+#[inline]
+pub fn write_bound_bytes(out: &mut Vec<u8>, v: f64, integral: bool) {
     if v.is_infinite() {
-        out.push_str(if v > 0.0 { "Infinity" } else { "-Infinity" });
+        out.extend_from_slice(if v > 0.0 { b"Infinity" } else { b"-Infinity" });
     } else if integral && v.fract() == 0.0 && v.abs() < 1e18 {
-        let _ = write!(out, "{}", v as i64);
+        out.extend_from_slice(itoa::Buffer::new().format(v as i64).as_bytes());
+    } else if v.is_nan() {
+        out.extend_from_slice(b"nan");
     } else {
-        write_repr(out, round4(v));
+        write_round4_bytes(out, v);
     }
 }
 
@@ -162,6 +258,7 @@ mod tests {
             (1e-06, "1e-06"),
             (100.0, "100.0"),
             (1234.5, "1234.5"),
+            (-2.0156234722508763e14, "-201562347225087.62"),
         ];
         for (v, want) in cases {
             assert_eq!(repr(*v), *want, "repr({v:?})");
@@ -190,5 +287,109 @@ mod tests {
         s.push(':');
         write_bound(&mut s, 38.3941232275214, false);
         assert_eq!(s, "-Infinity:8:8.0:38.3941");
+    }
+}
+
+#[cfg(test)]
+mod fast_tests {
+    use super::*;
+
+    /// The old formatting path: `{:e}` digits and `{:.4}` rounding, kept as the reference.
+    fn repr_ref(v: f64) -> String {
+        if v == 0.0 || !v.is_finite() {
+            return repr(v);
+        }
+        let sci = format!("{v:e}");
+        let (m, e) = sci.split_once('e').unwrap();
+        let exp: i32 = e.parse().unwrap();
+        let (neg, m) = match m.strip_prefix('-') {
+            Some(m) => (true, m),
+            None => (false, m),
+        };
+        let digits: String = m.chars().filter(|c| *c != '.').collect();
+        let mut out = String::new();
+        if neg {
+            out.push('-');
+        }
+        if (-4..16).contains(&exp) {
+            let n = digits.len() as i32;
+            if exp < 0 {
+                out.push_str("0.");
+                out.push_str(&"0".repeat((-exp - 1) as usize));
+                out.push_str(&digits);
+            } else if exp + 1 >= n {
+                out.push_str(&digits);
+                out.push_str(&"0".repeat((exp + 1 - n) as usize));
+                out.push_str(".0");
+            } else {
+                out.push_str(&digits[..(exp + 1) as usize]);
+                out.push('.');
+                out.push_str(&digits[(exp + 1) as usize..]);
+            }
+        } else {
+            out.push_str(&digits[..1]);
+            if digits.len() > 1 {
+                out.push('.');
+                out.push_str(&digits[1..]);
+            }
+            out.push_str(&format!(
+                "e{}{:02}",
+                if exp < 0 { '-' } else { '+' },
+                exp.abs()
+            ));
+        }
+        out
+    }
+
+    fn round4_ref(v: f64) -> f64 {
+        let r: f64 = format!("{v:.4}").parse().unwrap();
+        if r == 0.0 && v.is_sign_negative() {
+            -0.0
+        } else {
+            r
+        }
+    }
+
+    #[test]
+    fn fast_paths_match_the_reference() {
+        let mut x = 0x1234_5678_9abc_def0u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for i in 0..100_000 {
+            let r = next();
+            let v = match i % 4 {
+                0 => f64::from_bits(r),
+                1 => (r % 2_000_000_000) as f64 / 1e4 - 1e5, // ties and near-ties
+                2 => ((r % 100_000_000) as f64 - 5e7) * 10f64.powi((r >> 40) as i32 % 30 - 15),
+                _ => (r >> 11) as f64 / (1u64 << 53) as f64 * 100.0 - 50.0,
+            };
+            if !v.is_finite() {
+                continue;
+            }
+            let (fast, old) = (repr(v), repr_ref(v));
+            // Where two shortest digit strings are equally near (the exact value ends in 5), Rust's
+            // `{:e}` rounds half up and ryu, like CPython, half to even; both round-trip.
+            if fast != old {
+                assert_eq!(fast.len(), old.len(), "repr {v:e}: {fast} vs {old}");
+                assert_eq!(
+                    fast.parse::<f64>().unwrap(),
+                    v,
+                    "repr {v:e}: {fast} vs {old}"
+                );
+            }
+            let r4 = round4(v);
+            assert_eq!(r4.to_bits(), round4_ref(v).to_bits(), "round4 {v:e}");
+            let mut b = Vec::new();
+            write_round4_bytes(&mut b, v);
+            assert_eq!(
+                std::str::from_utf8(&b).unwrap(),
+                repr(round4_ref(v)),
+                "{v:e}"
+            );
+        }
     }
 }

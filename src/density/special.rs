@@ -15,6 +15,29 @@ pub fn ndtri(p: f64) -> f64 {
     -std::f64::consts::SQRT_2 * erf::erfc_inv(2.0 * p)
 }
 
+/// [`ndtri`], remembering the last few arguments: boundaries call it with the same few thresholds for
+/// every group.
+pub fn ndtri_memo(p: f64) -> f64 {
+    use std::cell::Cell;
+    thread_local! {
+        static MEMO: Cell<([(u64, f64); 4], usize)> = const { Cell::new(([(u64::MAX, 0.0); 4], 0)) };
+    }
+    if p.is_nan() {
+        return ndtri(p);
+    }
+    MEMO.with(|m| {
+        let (mut memo, next) = m.get();
+        let bits = p.to_bits();
+        if let Some((_, v)) = memo.iter().find(|(b, _)| *b == bits) {
+            return *v;
+        }
+        let v = ndtri(p);
+        memo[next] = (bits, v);
+        m.set((memo, (next + 1) % memo.len()));
+        v
+    })
+}
+
 /// scipy's `ndtr`: the standard normal CDF, accurate in both tails.
 pub fn ndtr(z: f64) -> f64 {
     0.5 * libm::erfc(-z / std::f64::consts::SQRT_2)

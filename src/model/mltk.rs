@@ -1118,7 +1118,9 @@ mod tests {
             m.header.params.thresholds.items,
             vec![crate::density::Threshold::Total(0.05)]
         );
-        let ModelBody::Density(b) = m.body else { panic!("a DensityFunction model") };
+        let ModelBody::Density(b) = m.body else {
+            panic!("a DensityFunction model")
+        };
         assert!(!b.integral_feature && b.key_canon.is_empty());
         assert_eq!(b.groups.len(), 1);
         assert_eq!(b.groups[0].stats.count, 30);

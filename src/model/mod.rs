@@ -89,9 +89,18 @@ pub struct FlatDensity {
     /// The groups' [`encode_key`] keys back to back; group `i`'s ends at `key_ends[i]`.
     pub key_bytes: Vec<u8>,
     pub key_ends: Vec<usize>,
-    pub dists: Vec<Distribution>,
-    /// Per group, its stored boundaries (empty when left out; see `store`).
-    pub boundaries: Vec<Vec<Vec<BoundaryRange>>>,
+    /// Per group, its distribution: Normal and Exponential parameters inline (24 bytes), anything
+    /// else, or a group with stored boundaries, as an index into `others`.
+    dists: Vec<FlatDist>,
+    /// Distributions with heap parts, or stored boundaries (empty when left out; see `store`).
+    others: Vec<(Distribution, Vec<Vec<BoundaryRange>>)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum FlatDist {
+    Normal(crate::density::normal::Normal),
+    Exponential(crate::density::exponential::Exponential),
+    Other(usize),
 }
 
 impl FlatDensity {
@@ -99,7 +108,6 @@ impl FlatDensity {
         FlatDensity {
             key_ends: Vec::with_capacity(n),
             dists: Vec::with_capacity(n),
-            boundaries: Vec::with_capacity(n),
             ..Default::default()
         }
     }
@@ -119,11 +127,60 @@ impl FlatDensity {
         &self.key_bytes[start..self.key_ends[i]]
     }
 
+    /// Group `i`'s distribution (built on the spot, without allocating, for Normal and Exponential).
+    #[inline]
+    pub fn dist(&self, i: usize) -> std::borrow::Cow<'_, Distribution> {
+        use std::borrow::Cow;
+        match &self.dists[i] {
+            FlatDist::Normal(d) => Cow::Owned(Distribution::Normal(d.clone())),
+            FlatDist::Exponential(d) => Cow::Owned(Distribution::Exponential(d.clone())),
+            FlatDist::Other(o) => Cow::Borrowed(&self.others[*o].0),
+        }
+    }
+
+    /// Group `i`'s stored boundaries, per threshold (empty when left out; see `store`).
+    #[inline]
+    pub fn boundaries(&self, i: usize) -> &[Vec<BoundaryRange>] {
+        match &self.dists[i] {
+            FlatDist::Other(o) => &self.others[*o].1,
+            _ => &[],
+        }
+    }
+
     pub fn push(&mut self, key: &[u8], dist: Distribution, boundaries: Vec<Vec<BoundaryRange>>) {
         self.key_bytes.extend_from_slice(key);
         self.key_ends.push(self.key_bytes.len());
-        self.dists.push(dist);
-        self.boundaries.push(boundaries);
+        let flat = match dist {
+            Distribution::Normal(d) if boundaries.is_empty() => FlatDist::Normal(d),
+            Distribution::Exponential(d) if boundaries.is_empty() => FlatDist::Exponential(d),
+            dist => {
+                self.others.push((dist, boundaries));
+                FlatDist::Other(self.others.len() - 1)
+            }
+        };
+        self.dists.push(flat);
+    }
+
+    /// Adds a Normal group with no stored boundaries.
+    #[inline]
+    pub fn push_normal(&mut self, key: &[u8], mean: f64, std: f64) {
+        self.key_bytes.extend_from_slice(key);
+        self.key_ends.push(self.key_bytes.len());
+        self.dists
+            .push(FlatDist::Normal(crate::density::normal::Normal {
+                mean,
+                std,
+            }));
+    }
+
+    /// Adds an Exponential group with no stored boundaries.
+    #[inline]
+    pub fn push_exponential(&mut self, key: &[u8], loc: f64, scale: f64) {
+        self.key_bytes.extend_from_slice(key);
+        self.key_ends.push(self.key_bytes.len());
+        self.dists.push(FlatDist::Exponential(
+            crate::density::exponential::Exponential { loc, scale },
+        ));
     }
 }
 

@@ -194,7 +194,7 @@ impl ModelStore {
         name: &ModelName,
     ) -> Result<(ModelHeader, FlatDensity), StoreError> {
         let path = self.path_for(name)?;
-        let model = match self.read_file(name, &path) {
+        let model = match self.map_file(name, &path) {
             Ok(bytes) => match decode_for_scoring(&bytes).map_err(|p| invalid(&path, p))? {
                 Ok(flat) => return Ok(flat),
                 Err(model) => model,
@@ -203,7 +203,10 @@ impl ModelStore {
             Err(e) => return Err(e),
         };
         let ModelBody::Density(body) = model.body else {
-            return Err(invalid(&path, "is a per-entity model, not a DensityFunction model"));
+            return Err(invalid(
+                &path,
+                "is a per-entity model, not a DensityFunction model",
+            ));
         };
         Ok((model.header, body.into()))
     }
@@ -392,6 +395,29 @@ impl ModelStore {
         Ok(bytes)
     }
 
+    /// Maps a model file read-only, after the same checks as [`ModelStore::read_file`]: a large
+    /// model's pages come straight from the page cache, with no copy into zeroed memory. Saves
+    /// replace a model by renaming a new file over it, never by rewriting it in place, so the mapped
+    /// file does not change under the reader.
+    fn map_file(&self, name: &ModelName, path: &Path) -> Result<Mapped, StoreError> {
+        let mut f = self.open(name, path)?;
+        let len = f.metadata().map_err(|e| io_err(path, e))?.len();
+        let mut pre = [0u8; PREAMBLE_LEN];
+        if len < PREAMBLE_LEN as u64 {
+            return Err(invalid(path, "truncated (shorter than its preamble)"));
+        }
+        f.read_exact(&mut pre).map_err(|e| io_err(path, e))?;
+        let p = Preamble::parse(&pre).map_err(|e| invalid(path, e))?;
+        p.check_len(len).map_err(|e| invalid(path, e))?;
+        Mapped::new(&f, len as usize).or_else(|_| {
+            // Some filesystems cannot map files: read it instead.
+            let mut bytes = Vec::with_capacity(len as usize);
+            bytes.extend_from_slice(&pre);
+            f.read_to_end(&mut bytes).map_err(|e| io_err(path, e))?;
+            Ok(Mapped::Owned(bytes))
+        })
+    }
+
     /// Removes temporary files that a killed fit left behind. Recent ones may belong to a fit in
     /// progress and are kept.
     fn remove_stale_temps(&self) {
@@ -414,6 +440,56 @@ impl ModelStore {
             if is_temp && old {
                 let _ = fs::remove_file(e.path());
             }
+        }
+    }
+}
+
+/// A model file's bytes: mapped read-only, or read into memory.
+enum Mapped {
+    Map { ptr: *mut libc::c_void, len: usize },
+    Owned(Vec<u8>),
+}
+
+impl Mapped {
+    fn new(f: &File, len: usize) -> io::Result<Mapped> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a fresh private read-only mapping of `len` bytes of an open regular file; it is
+        // unmapped once, in `drop`.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE | libc::MAP_POPULATE,
+                f.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Mapped::Map { ptr, len })
+    }
+}
+
+impl std::ops::Deref for Mapped {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            // SAFETY: the mapping is live and `len` bytes long until `drop`.
+            Mapped::Map { ptr, len } => unsafe {
+                std::slice::from_raw_parts(*ptr as *const u8, *len)
+            },
+            Mapped::Owned(v) => v,
+        }
+    }
+}
+
+impl Drop for Mapped {
+    fn drop(&mut self) {
+        if let Mapped::Map { ptr, len } = *self {
+            // SAFETY: the mapping made in `new`, unmapped only here.
+            unsafe { libc::munmap(ptr, len) };
         }
     }
 }
@@ -560,6 +636,11 @@ fn decode_for_scoring(bytes: &[u8]) -> Result<Result<(ModelHeader, FlatDensity),
     }
     let header: ModelHeader =
         decode_part(header).map_err(|e| format!("header does not decode: {e}"))?;
+    // The fast reader handles every well-formed payload; on anything it does not accept, serde decodes
+    // the payload again, so a damaged file gets the same error as before.
+    if let Some(flat) = compact::read_flat(payload) {
+        return Ok(Ok((header, flat)));
+    }
     let (body, used) =
         bincode::serde::borrow_decode_from_slice::<compact::FlatIn, _>(payload, config())
             .map_err(|e| format!("payload does not decode: {e}"))?;
@@ -728,6 +809,113 @@ mod compact {
         }
     }
 
+    /// A cursor over bincode's standard encoding (little-endian, variable-length integers).
+    struct Cursor<'a> {
+        b: &'a [u8],
+        pos: usize,
+    }
+
+    impl<'a> Cursor<'a> {
+        #[inline]
+        fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+            let s = self.b.get(self.pos..self.pos.checked_add(n)?)?;
+            self.pos += n;
+            Some(s)
+        }
+
+        #[inline]
+        fn byte(&mut self) -> Option<u8> {
+            let c = *self.b.get(self.pos)?;
+            self.pos += 1;
+            Some(c)
+        }
+
+        #[inline]
+        fn varint(&mut self) -> Option<u64> {
+            match self.byte()? {
+                c @ 0..=250 => Some(u64::from(c)),
+                251 => Some(u64::from(u16::from_le_bytes(
+                    self.take(2)?.try_into().ok()?,
+                ))),
+                252 => Some(u64::from(u32::from_le_bytes(
+                    self.take(4)?.try_into().ok()?,
+                ))),
+                253 => Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?)),
+                _ => None,
+            }
+        }
+
+        #[inline]
+        fn f64(&mut self) -> Option<f64> {
+            Some(f64::from_le_bytes(self.take(8)?.try_into().ok()?))
+        }
+
+        #[inline]
+        fn bool(&mut self) -> Option<bool> {
+            match self.byte()? {
+                0 => Some(false),
+                1 => Some(true),
+                _ => None,
+            }
+        }
+    }
+
+    /// Reads a version-2 payload for scoring without serde: Normal and Exponential groups without
+    /// stored boundaries (what fit writes for them) are read field by field; any other group is
+    /// handed to serde at its offset. `None` when the payload is not well formed.
+    pub fn read_flat(payload: &[u8]) -> Option<FlatDensity> {
+        let mut c = Cursor { b: payload, pos: 0 };
+        if c.varint()? != 0 {
+            return None; // FlatIn::Density
+        }
+        let integral_feature = c.bool()?;
+        let n = c.varint()?;
+        let mut flat = FlatDensity::with_capacity((n as usize).min(1 << 24));
+        flat.key_bytes.reserve((n as usize).min(1 << 24) * 16);
+        flat.integral_feature = integral_feature;
+        for _ in 0..n {
+            let start = c.pos;
+            let key_len = usize::try_from(c.varint()?).ok()?;
+            let key = c.take(key_len)?;
+            // GroupStats: count (varint) and five f64s; scoring does not need them.
+            c.varint()?;
+            c.take(40)?;
+            let tag = c.varint()?;
+            let params = if tag <= 1 {
+                Some((c.f64()?, c.f64()?))
+            } else {
+                None
+            };
+            let simple = params.is_some() && {
+                // distance: Option<f64>
+                match c.byte()? {
+                    0 => {}
+                    1 => {
+                        c.take(8)?;
+                    }
+                    _ => return None,
+                }
+                let sample = usize::try_from(c.varint()?).ok()?;
+                c.take(sample.checked_mul(8)?)?;
+                c.varint()? == 0 // no stored boundaries
+            };
+            match (simple, params) {
+                (true, Some((a, b))) if tag == 0 => flat.push_normal(key, a, b),
+                (true, Some((a, b))) => flat.push_exponential(key, a, b),
+                _ => {
+                    let (g, used) = bincode::serde::borrow_decode_from_slice::<GroupView, _>(
+                        &payload[start..],
+                        super::config(),
+                    )
+                    .ok()?;
+                    flat.push(g.key, g.dist, g.boundaries);
+                    c.pos = start + used;
+                }
+            }
+        }
+        (c.pos == payload.len()).then_some(flat)
+    }
+
     impl FlatIn {
         pub fn into_flat(self) -> FlatDensity {
             let FlatIn::Density(d) = self;
@@ -761,6 +949,101 @@ mod compact {
                     .collect(),
                 key_canon: Vec::new(),
             })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::density::beta::Beta;
+    use crate::density::exponential::Exponential;
+    use crate::density::normal::Normal;
+    use crate::density::{Area, BoundaryRange, Distribution, GroupStats};
+    use crate::model::{DensityBody, Group};
+
+    fn group(key: &[u8], dist: Distribution, distance: f64, sample: Vec<f64>) -> Group {
+        let mut stats = GroupStats::default();
+        for x in [1.0, 5.0, 300.0] {
+            stats.push(x);
+        }
+        let boundaries = vec![vec![BoundaryRange {
+            begin: 1.5,
+            end: f64::INFINITY,
+            area: Area::Rounded(0.01),
+            end_integral: false,
+            begin_integral: true,
+        }]];
+        Group {
+            key: key.to_vec(),
+            stats,
+            dist,
+            distance,
+            sample,
+            boundaries,
+        }
+    }
+
+    /// The field-by-field reader and serde agree on every kind of group.
+    #[test]
+    fn fast_flat_reader_matches_serde() {
+        let beta = Beta {
+            alpha: 2.0,
+            beta: 3.0,
+            loc: 0.0,
+            scale: 1.0,
+            min: 0.0,
+            max: 1.0,
+            cardinality: 70_000,
+        };
+        let long_key = vec![b'k'; 300];
+        let body = ModelBody::Density(DensityBody {
+            integral_feature: true,
+            groups: vec![
+                group(
+                    b"a",
+                    Distribution::Normal(Normal {
+                        mean: 1.0,
+                        std: 2.0,
+                    }),
+                    f64::NAN,
+                    vec![],
+                ),
+                group(b"b", Distribution::Beta(beta), 0.25, vec![0.1, 0.2]),
+                group(
+                    &long_key,
+                    Distribution::Exponential(Exponential {
+                        loc: 3.0,
+                        scale: 0.5,
+                    }),
+                    0.5,
+                    vec![1.0, 2.0, 3.0],
+                ),
+                group(
+                    b"",
+                    Distribution::Normal(Normal {
+                        mean: -1.0,
+                        std: 1e-6,
+                    }),
+                    f64::NAN,
+                    vec![],
+                ),
+            ],
+            key_canon: Vec::new(),
+        });
+        let payload = bincode::serde::encode_to_vec(compact::BodyOut(&body), config()).unwrap();
+        let (slow, used) =
+            bincode::serde::borrow_decode_from_slice::<compact::FlatIn, _>(&payload, config())
+                .unwrap();
+        assert_eq!(used, payload.len());
+        let slow = slow.into_flat();
+        let fast = compact::read_flat(&payload).expect("well formed");
+        assert_eq!(fast, slow);
+        assert_eq!(fast.len(), 4);
+        assert_eq!(fast.key(2), &long_key[..]);
+        assert!(!fast.boundaries(1).is_empty());
+        for n in 0..payload.len() {
+            assert!(compact::read_flat(&payload[..n]).is_none(), "cut at {n}");
         }
     }
 }

@@ -175,12 +175,23 @@ mod tests {
             }
         }
         let mut out = Vec::new();
-        let code = serve(BufReader::new(Boom), &mut out, "apply", &Environment::default());
+        let code = serve(
+            BufReader::new(Boom),
+            &mut out,
+            "apply",
+            &Environment::default(),
+        );
         assert_eq!(code, 1);
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("chunked 1.0,"), "{text}");
-        assert!(text.contains(r#"["ERROR","internal error in smbdensity: kaboom"]"#), "{text}");
-        assert!(text.ends_with(r#""error":"internal error in smbdensity: kaboom"}"#), "{text}");
+        assert!(
+            text.contains(r#"["ERROR","internal error in smbdensity: kaboom"]"#),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(r#""error":"internal error in smbdensity: kaboom"}"#),
+            "{text}"
+        );
     }
 
     #[test]
