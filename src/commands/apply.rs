@@ -132,15 +132,7 @@ impl Apply {
         if !reader.header.is_empty() {
             let out_cols = scorer.settings.output_columns();
             let header = reader.header.clone();
-            let replaced = |name: &[u8]| {
-                let base = name.strip_prefix(b"__mv_").unwrap_or(name);
-                out_cols
-                    .iter()
-                    .any(|c| c.as_bytes() == name || c.as_bytes() == base)
-            };
-            let kept: Vec<usize> = (0..header.len())
-                .filter(|&i| !replaced(&header.names[i]))
-                .collect();
+            let kept = rows::kept_columns(&header.names, &out_cols);
             let cols = scorer.columns(&header);
             let mut w = body_writer(&mut buf);
             let mut out_rec = csv::ByteRecord::new();
@@ -275,15 +267,7 @@ impl SearchCommand for Apply {
         if !reader.header.is_empty() {
             let out_cols = scorer.settings.output_columns();
             let header = reader.header.clone();
-            let replaced = |name: &[u8]| {
-                let base = name.strip_prefix(b"__mv_").unwrap_or(name);
-                out_cols
-                    .iter()
-                    .any(|c| c.as_bytes() == name || c.as_bytes() == base)
-            };
-            let kept: Vec<usize> = (0..header.len())
-                .filter(|&i| !replaced(&header.names[i]))
-                .collect();
+            let kept = rows::kept_columns(&header.names, &out_cols);
             let cols = scorer.columns(&header);
             let bytes = reader.bytes();
             let all_kept = kept.len() == header.len();

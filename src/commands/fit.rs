@@ -582,15 +582,7 @@ impl Fit {
             Vec::new()
         };
         // Input columns that our outputs replace are dropped, with their multivalue companions.
-        let replaced = |name: &[u8]| {
-            let base = name.strip_prefix(b"__mv_").unwrap_or(name);
-            out_cols
-                .iter()
-                .any(|c| c.as_bytes() == name || c.as_bytes() == base)
-        };
-        let kept: Vec<usize> = (0..self.columns.len())
-            .filter(|&i| !replaced(&self.columns[i]))
-            .collect();
+        let kept = rows::kept_columns(&self.columns, &out_cols);
         let mut scorer = Scorer::new(settings, body.into(), &params.thresholds);
         let file = temp_file(self.dispatch_dir())?;
         let mut w = BufWriter::with_capacity(1 << 20, file);

@@ -101,6 +101,18 @@ pub fn write_input(out: &mut Vec<u8>, body: &[u8], rec: &csv::ByteRecord, kept: 
     }
 }
 
+/// The input columns a reply keeps: all but those our output columns replace (and their `__mv_`
+/// companions), so a scored search can be scored again without duplicate columns.
+pub fn kept_columns(names: &[Vec<u8>], out_cols: &[String]) -> Vec<usize> {
+    let replaced = |name: &[u8]| {
+        let base = name.strip_prefix(b"__mv_").unwrap_or(name);
+        out_cols
+            .iter()
+            .any(|c| c.as_bytes() == name || c.as_bytes() == base)
+    };
+    (0..names.len()).filter(|&i| !replaced(&names[i])).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
