@@ -27,3 +27,10 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// CSV errors while writing a reply body are I/O errors (the body is built in memory or a spill file).
+impl From<csv::Error> for Error {
+    fn from(e: csv::Error) -> Error {
+        Error::Io(std::io::Error::other(e.to_string()))
+    }
+}

@@ -138,7 +138,7 @@ impl Apply {
             let mut out_rec = csv::ByteRecord::new();
             out_rec.extend(kept.iter().map(|&i| header.names[i].as_slice()));
             out_rec.extend(out_cols.iter().map(|c| c.as_bytes()));
-            w.write_byte_record(&out_rec).map_err(csv_io)?;
+            w.write_byte_record(&out_rec)?;
             scorer.issues.start_chunk();
             let mut rec = csv::ByteRecord::new();
             while reader
@@ -148,7 +148,7 @@ impl Apply {
                 out_rec.clear();
                 out_rec.extend(kept.iter().map(|&i| rec.get(i).unwrap_or(b"")));
                 scorer.score_row(&header, &cols, &rec, &mut out_rec);
-                w.write_byte_record(&out_rec).map_err(csv_io)?;
+                w.write_byte_record(&out_rec)?;
             }
             w.flush()?;
             drop(w);
@@ -308,8 +308,4 @@ impl SearchCommand for Apply {
         out.body = ReplyBody::Bytes(buf);
         Ok(())
     }
-}
-
-fn csv_io(e: csv::Error) -> Error {
-    Error::Io(std::io::Error::other(e.to_string()))
 }

@@ -301,7 +301,7 @@ impl FitEntity {
         for c in &out_cols {
             rec_out.push_field(c.as_bytes());
         }
-        w.write_byte_record(&rec_out).map_err(csv_io)?;
+        w.write_byte_record(&rec_out)?;
         let union_index = &self.column_index;
         let spill = self.spill.take().expect("spill exists until finish");
         let mut rec = csv::ByteRecord::new();
@@ -329,7 +329,7 @@ impl FitEntity {
                 if score {
                     scorer.score_row(&header, &cols, &rec, &mut rec_out);
                 }
-                w.write_byte_record(&rec_out).map_err(csv_io)?;
+                w.write_byte_record(&rec_out)?;
             }
             Ok(())
         })?;
@@ -358,10 +358,6 @@ pub fn single_threshold(given: Option<&[f64]>) -> Result<Option<f64>> {
             "per-entity models take a single threshold".into(),
         )),
     }
-}
-
-fn csv_io(e: csv::Error) -> Error {
-    Error::Io(std::io::Error::other(e.to_string()))
 }
 
 impl SearchCommand for FitEntity {
