@@ -5,12 +5,12 @@
 //! themselves wait in a spill file until the final chunk.
 
 use std::collections::HashMap;
-use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::io::Write;
 
 use super::rows;
 use super::score::{Columns, Scorer, Settings, is_integer_text, options_json, parse_number};
-use super::spill::{Spill, temp_file};
-use super::{Context, Output, ReplyBody, SearchCommand};
+use super::spill::Spill;
+use super::{Context, Output, ReplyBody, SearchCommand, StreamedBody};
 use crate::density::auto;
 use crate::density::reservoir::Reservoir;
 use crate::density::rng::Rng;
@@ -583,30 +583,73 @@ impl Fit {
         };
         // Input columns that our outputs replace are dropped, with their multivalue companions.
         let kept = rows::kept_columns(&self.columns, &out_cols);
-        let mut scorer = Scorer::new(settings, body.into(), &params.thresholds);
-        let file = temp_file(self.dispatch_dir())?;
-        let mut w = BufWriter::with_capacity(1 << 20, file);
+        let mut scored = ScoredRows {
+            scorer: Scorer::new(settings, body.into(), &params.thresholds),
+            spill: self.spill.take().expect("spill exists until finish"),
+            columns: std::mem::take(&mut self.columns),
+            column_index: std::mem::take(&mut self.column_index),
+            model_index: std::mem::take(&mut self.model_index),
+            kept,
+            out_cols,
+            score,
+        };
+        // A dry pass measures the reply, so the rows can then go straight into it: no reply file.
+        let len = scored.write(&mut std::io::sink())?;
+        out.body = ReplyBody::Stream(StreamedBody {
+            len,
+            write: Box::new(move |w| scored.write(w)),
+        });
+        Ok(())
+    }
+}
+
+/// The final reply of `fit`: every spilled input row with its scores.
+struct ScoredRows {
+    scorer: Scorer,
+    spill: Spill,
+    /// The union of the input columns, and where each sits in it.
+    columns: Vec<Vec<u8>>,
+    column_index: HashMap<Vec<u8>, usize>,
+    model_index: Vec<u32>,
+    /// The input columns the reply keeps, by union index.
+    kept: Vec<usize>,
+    out_cols: Vec<String>,
+    score: bool,
+}
+
+impl ScoredRows {
+    /// Replays the spill and writes the reply body to `w`; returns its length. Deterministic, so a
+    /// dry run into a sink measures exactly what a second run writes.
+    fn write(&mut self, w: &mut dyn Write) -> Result<u64> {
+        let mut written = 0u64;
+        let mut emit = |buf: &mut Vec<u8>| -> Result<()> {
+            w.write_all(buf)?;
+            written += buf.len() as u64;
+            buf.clear();
+            Ok(())
+        };
+        let (kept, columns, out_cols, score) =
+            (&self.kept, &self.columns, &self.out_cols, self.score);
+        let scorer = &mut self.scorer;
+        scorer.restart_draws();
         // Rows are built as CSV bytes, copying each input record raw where it can (see `rows`).
-        let mut buf = Vec::new();
+        let mut buf = Vec::with_capacity(1 << 20);
         rows::write_record(
             &mut buf,
             kept.iter()
-                .map(|&i| self.columns[i].as_slice())
+                .map(|&i| columns[i].as_slice())
                 .chain(out_cols.iter().map(|c| c.as_bytes())),
         );
-        w.write_all(&buf)?;
+        emit(&mut buf)?;
         let union_index = &self.column_index;
-        let columns = &self.columns;
         let model_index = &self.model_index;
-        let spill = self.spill.take().expect("spill exists until finish");
         let mut rec = csv::ByteRecord::new();
         let mut chunk_no = 0;
         // Compact records copy as they are when their columns are all the union's and all kept.
         let all_kept = kept.len() == columns.len();
         let mut rebuilt = Vec::new();
-        spill.replay(|tag, chunk| {
+        self.spill.replay_again(|tag, chunk| {
             chunk_no += 1;
-            buf.clear();
             let chunk = if tag != RAW && all_kept && tag as usize == columns.len() {
                 let mut rest = chunk;
                 while !rest.is_empty() {
@@ -617,11 +660,9 @@ impl Fit {
                     }
                     buf.push(b'\n');
                     if buf.len() >= 1 << 20 {
-                        w.write_all(&buf)?;
-                        buf.clear();
+                        emit(&mut buf)?;
                     }
                 }
-                w.write_all(&buf)?;
                 return Ok(());
             } else if tag != RAW {
                 // Columns were added or replaced after this chunk: rebuild its body and score it as
@@ -679,19 +720,13 @@ impl Fit {
                 }
                 buf.push(b'\n');
                 if buf.len() >= 1 << 20 {
-                    w.write_all(&buf)?;
-                    buf.clear();
+                    emit(&mut buf)?;
                 }
             }
-            w.write_all(&buf)?;
             Ok(())
         })?;
-        let mut file = w.into_inner().map_err(|e| e.into_error())?;
-        file.flush()?;
-        let len = file.seek(SeekFrom::End(0))?;
-        file.seek(SeekFrom::Start(0))?;
-        out.body = ReplyBody::File { file, len };
-        Ok(())
+        emit(&mut buf)?;
+        Ok(written)
     }
 }
 

@@ -112,6 +112,25 @@ pub enum ReplyBody {
         file: File,
         len: u64,
     },
+    /// A large body written straight into the reply after its header.
+    Stream(StreamedBody),
+}
+
+/// A reply body of known length that is produced while it is sent, so a large reply needs neither
+/// memory nor a file of its own. `fit` measures the length in a dry pass over its spill first.
+pub struct StreamedBody {
+    /// Exactly the number of bytes `write` produces.
+    pub len: u64,
+    /// Writes the body. Returns the number of bytes written, which must equal `len`.
+    pub write: Box<dyn FnOnce(&mut dyn std::io::Write) -> crate::error::Result<u64>>,
+}
+
+impl std::fmt::Debug for StreamedBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamedBody")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a command produces for one execute chunk.

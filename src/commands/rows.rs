@@ -6,11 +6,32 @@
 //! was quoted and none needs quoting, so the writer would produce exactly those bytes. Any other record
 //! is re-encoded field by field with the writer's quoting rule.
 
-/// True when the CSV writer (`QuoteStyle::Necessary`, `\n` terminator) quotes `field`.
+/// True when the CSV writer (`QuoteStyle::Necessary`, `\n` terminator) quotes `field`: when it holds
+/// the delimiter, the quote, or a line-break byte.
 #[inline]
 pub fn needs_quotes(field: &[u8]) -> bool {
-    // The writer quotes the delimiter, the quote, and both line-break bytes.
-    field
+    // Eight bytes at a time (every reply row passes through here): a byte of `w` equals `b` exactly
+    // when that byte of `w ^ splat(b)` is zero, which the classic has-zero-byte test finds.
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    #[inline(always)]
+    fn zero_byte(x: u64) -> u64 {
+        x.wrapping_sub(ONES) & !x & HIGHS
+    }
+    let mut words = field.chunks_exact(8);
+    for c in &mut words {
+        let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+        if zero_byte(w ^ (ONES * b',' as u64))
+            | zero_byte(w ^ (ONES * b'"' as u64))
+            | zero_byte(w ^ (ONES * b'\n' as u64))
+            | zero_byte(w ^ (ONES * b'\r' as u64))
+            != 0
+        {
+            return true;
+        }
+    }
+    words
+        .remainder()
         .iter()
         .any(|&b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
 }
@@ -154,6 +175,21 @@ mod tests {
             write_record(&mut mine, r.iter().copied());
         }
         assert_eq!(mine, via_csv_writer(&records));
+    }
+
+    #[test]
+    fn needs_quotes_finds_every_special_byte_at_every_offset() {
+        for len in 0..20 {
+            for pos in 0..len {
+                for b in 0u8..=255 {
+                    let mut f = vec![b'a'; len];
+                    f[pos] = b;
+                    let expect = matches!(b, b',' | b'"' | b'\n' | b'\r');
+                    assert_eq!(needs_quotes(&f), expect, "len {len} pos {pos} byte {b}");
+                }
+            }
+            assert!(!needs_quotes(&vec![0x80 | b','; len]));
+        }
     }
 
     #[test]

@@ -582,6 +582,12 @@ impl Scorer {
         }
     }
 
+    /// Restarts the random draws of `sample`/`full_sample` from the seed, so scoring the same rows
+    /// again writes the same cells (`fit` scores its rows twice: once to measure the reply).
+    pub fn restart_draws(&mut self) {
+        self.rng = Rng::new(self.settings.seed);
+    }
+
     /// The number of output cells per row.
     pub fn width(&self) -> usize {
         let n = self.settings.thresholds.items.len();

@@ -39,15 +39,24 @@ impl Spill {
 
     /// Calls `f` with each spilled chunk's tag and bytes in order, one at a time.
     pub fn replay(
-        self,
+        mut self,
+        f: impl FnMut(u32, &[u8]) -> crate::error::Result<()>,
+    ) -> crate::error::Result<()> {
+        self.replay_again(f)
+    }
+
+    /// As [`Spill::replay`], but keeps the spill so it can be replayed again.
+    pub fn replay_again(
+        &mut self,
         mut f: impl FnMut(u32, &[u8]) -> crate::error::Result<()>,
     ) -> crate::error::Result<()> {
-        let mut file = self.file.into_inner().map_err(|e| e.into_error())?;
+        self.file.flush()?;
+        let file = self.file.get_mut();
         file.seek(SeekFrom::Start(0))?;
         let mut buf = Vec::new();
-        for (len, tag) in self.chunks {
+        for &(len, tag) in &self.chunks {
             buf.clear();
-            let got = (&mut file).take(len).read_to_end(&mut buf)?;
+            let got = (&mut *file).take(len).read_to_end(&mut buf)?;
             if got as u64 != len {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,

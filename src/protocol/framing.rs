@@ -177,6 +177,12 @@ pub fn write_chunk<W: Write>(w: &mut W, metadata: &[u8], body: &[u8]) -> io::Res
     w.flush()
 }
 
+/// Writes a chunk's header and metadata; exactly `body_len` body bytes must follow, then a flush.
+pub fn write_chunk_head<W: Write>(w: &mut W, metadata: &[u8], body_len: u64) -> io::Result<()> {
+    writeln!(w, "chunked 1.0,{},{}", metadata.len(), body_len)?;
+    w.write_all(metadata)
+}
+
 /// Writes one chunk whose body is streamed from `body` (exactly `body_len` bytes), then flushes.
 pub fn write_chunk_streamed<W: Write, B: Read>(
     w: &mut W,

@@ -6,7 +6,7 @@
 use std::io::{self, BufRead, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use super::framing::{ChunkReader, write_chunk, write_chunk_streamed};
+use super::framing::{ChunkReader, write_chunk, write_chunk_head, write_chunk_streamed};
 use super::metadata::{Level, Reply, Request};
 use crate::commands::{self, Context, Environment, Output, ReplyBody};
 use crate::error::Error;
@@ -153,6 +153,30 @@ fn session<R: BufRead, W: Write>(
             ReplyBody::Bytes(b) => write_chunk(w, &reply.to_json(), &b),
             ReplyBody::File { mut file, len } => {
                 write_chunk_streamed(w, &reply.to_json(), len, &mut file)
+            }
+            ReplyBody::Stream(body) => {
+                if write_chunk_head(w, &reply.to_json(), body.len).is_err() {
+                    return End::Quiet;
+                }
+                // The header is out: a failure now cannot become an error reply, since splunkd is
+                // reading a body of the declared length. Say why on stderr (search.log) and exit 1.
+                match (body.write)(w) {
+                    Ok(n) if n == body.len => w.flush(),
+                    Ok(n) => {
+                        eprintln!(
+                            "smbdensity: internal error: reply body was {n} bytes, {} declared",
+                            body.len
+                        );
+                        return End::Failed;
+                    }
+                    Err(Error::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
+                        return End::Quiet;
+                    }
+                    Err(e) => {
+                        eprintln!("smbdensity: writing the reply failed: {e}");
+                        return End::Failed;
+                    }
+                }
             }
         };
         if sent.is_err() {
