@@ -17,16 +17,11 @@ pub const FUZZ_MAX_CHUNK: u64 = 1 << 16;
 pub fn chunk_reader(data: &[u8]) {
     let mut r = ChunkReader::new(data, FUZZ_MAX_CHUNK);
     let mut total = 0usize;
-    loop {
-        match r.read_chunk() {
-            Ok(Some(c)) => {
-                let n = c.metadata.len() + c.body.len();
-                assert!(n as u64 <= FUZZ_MAX_CHUNK, "chunk above the limit");
-                total += n;
-                assert!(total <= data.len(), "more chunk bytes than input bytes");
-            }
-            Ok(None) | Err(_) => break,
-        }
+    while let Ok(Some(c)) = r.read_chunk() {
+        let n = c.metadata.len() + c.body.len();
+        assert!(n as u64 <= FUZZ_MAX_CHUNK, "chunk above the limit");
+        total += n;
+        assert!(total <= data.len(), "more chunk bytes than input bytes");
     }
     // The header parser on its own, on the first line.
     let line = data.split(|&b| b == b'\n').next().unwrap_or_default();

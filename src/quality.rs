@@ -472,7 +472,7 @@ fn episodes(rng: &mut Rng, net: &Network) -> Vec<Episode> {
                     );
                     let h = &net.hosts[host];
                     // An unusual hour for this server: its quietest hour of that day, give or take.
-                    let base = (day * 24) as usize;
+                    let base = day * 24;
                     let quiet = (0..24)
                         .min_by(|&a, &b| net.mean(h, base + a).total_cmp(&net.mean(h, base + b)))
                         .unwrap_or(3);

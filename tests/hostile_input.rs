@@ -475,8 +475,11 @@ fn csv_attacks() {
     );
 }
 
+/// An apply's reply header, its rows (each a list of fields), and the run.
+type Applied = (Vec<Vec<u8>>, Vec<Vec<Vec<u8>>>, Run);
+
 /// The output rows of an apply over `body`, as (header, rows).
-fn apply_rows(models: &Path, body: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<Vec<u8>>>, Run) {
+fn apply_rows(models: &Path, body: &[u8]) -> Applied {
     let r = one_chunk("apply", models, body);
     r.assert_sane("apply", SMALL_RSS_MIB);
     let replies = r.assert_ok("apply");

@@ -122,8 +122,11 @@ pub struct StreamedBody {
     /// Exactly the number of bytes `write` produces.
     pub len: u64,
     /// Writes the body. Returns the number of bytes written, which must equal `len`.
-    pub write: Box<dyn FnOnce(&mut dyn std::io::Write) -> crate::error::Result<u64>>,
+    pub write: WriteBody,
 }
+
+/// Writes a [`StreamedBody`] into the reply and returns how many bytes it wrote.
+pub type WriteBody = Box<dyn FnOnce(&mut dyn std::io::Write) -> crate::error::Result<u64>>;
 
 impl std::fmt::Debug for StreamedBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

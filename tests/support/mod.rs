@@ -142,7 +142,7 @@ impl Run {
         );
         assert_eq!(
             last.messages("ERROR"),
-            [err.clone()],
+            std::slice::from_ref(&err),
             "{what}: the ERROR inspector message"
         );
         assert!(
