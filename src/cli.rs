@@ -28,10 +28,11 @@ For people:
       Benchmark fit and apply through the real protocol pipe against two pass-through baselines;
       prints rows/s, ratios and peak RSS (see docs/performance.md).
 
-  smbdensity quality [--hosts N] [--seeds 1,2,3] [--out DIR] [--timing HOSTS]
+  smbdensity quality [--hosts N] [--seeds 1,2,3] [--out DIR] [--readme FILE] [--timing HOSTS]
       The labelled benchmark: a synthetic enterprise with 60 attack episodes per seed, scored by the
       pooled ESCU detection and the per-host detection; with --out, writes per-host-quality.md and
-      per-host-quality.svg there; --timing also times fit and apply on HOSTS hosts.
+      per-host-quality.svg there; --readme replaces the tables between the quality markers of FILE;
+      --timing also times fit and apply on HOSTS hosts.
 
 Models live in the app's lookups/ folder, or in $SMBDENSITY_MODEL_DIR, or in --models DIR.
 ";
@@ -227,12 +228,14 @@ fn bench_cmd(args: &[String]) -> Result<i32, String> {
 fn quality_cmd(args: &[String]) -> Result<i32, String> {
     let (pos, opts) = options(
         args,
-        &["--hosts", "--seeds", "--seed", "--out", "--timing"],
+        &[
+            "--hosts", "--seeds", "--seed", "--out", "--timing", "--readme",
+        ],
         &[],
     )?;
     if !pos.is_empty() {
         return Err(
-            "usage: smbdensity quality [--hosts N] [--seeds 1,2,3] [--out DIR] [--timing HOSTS]"
+            "usage: smbdensity quality [--hosts N] [--seeds 1,2,3] [--out DIR] [--readme FILE] [--timing HOSTS]"
                 .into(),
         );
     }
@@ -241,6 +244,7 @@ fn quality_cmd(args: &[String]) -> Result<i32, String> {
         seeds: vec![1, 2, 3],
         out: None,
         timing_hosts: None,
+        readme: None,
     };
     for (k, v) in opts {
         match k.as_str() {
@@ -252,6 +256,7 @@ fn quality_cmd(args: &[String]) -> Result<i32, String> {
                     .collect::<Result<_, _>>()?
             }
             "--out" => spec.out = Some(PathBuf::from(v)),
+            "--readme" => spec.readme = Some(PathBuf::from(v)),
             _ => spec.timing_hosts = Some(number(&k, &v)?),
         }
     }

@@ -1128,14 +1128,13 @@ pub fn svg(results: &[SeedResult]) -> String {
                 crate::density::pyfmt::repr(*th)
             );
         }
-        // Legend at the lower left, clear of both curves.
-        let ly = h - b - 58.0 + 18.0 * k as f64;
+        // Legend on the right, between the per-host curve (above 60%) and the pooled ones (below 30%).
+        let (lx, ly) = (w - r - 280.0, py(50.0) + 18.0 * k as f64);
         let _ = writeln!(
             s,
-            r#"<line x1="{}" y1="{ly}" x2="{}" y2="{ly}" stroke="{color}" stroke-width="3"/><text x="{}" y="{}">{label}, large dot: shipped {}</text>"#,
-            l + 10.0,
-            l + 35.0,
-            l + 40.0,
+            r#"<line x1="{lx}" y1="{ly:.1}" x2="{}" y2="{ly:.1}" stroke="{color}" stroke-width="3"/><text x="{}" y="{:.1}">{label} (big dot: shipped {})</text>"#,
+            lx + 25.0,
+            lx + 30.0,
             ly + 4.0,
             crate::density::pyfmt::repr(*shipped)
         );
@@ -1285,6 +1284,25 @@ pub struct QualitySpec {
     pub seeds: Vec<u64>,
     pub out: Option<PathBuf>,
     pub timing_hosts: Option<usize>,
+    /// A Markdown file whose section between [`README_BEGIN`] and [`README_END`] gets the tables.
+    pub readme: Option<PathBuf>,
+}
+
+/// The markers around the generated part of the README's quality section.
+pub const README_BEGIN: &str = "<!-- quality:begin (written by `smbdensity quality --readme`) -->";
+pub const README_END: &str = "<!-- quality:end -->";
+
+/// `text` with the part between the markers replaced by `md`.
+fn splice_readme(text: &str, md: &str) -> Result<String, String> {
+    let missing = || format!("the README has no `{README_BEGIN}` ... `{README_END}` section");
+    let begin = text.find(README_BEGIN).ok_or_else(missing)? + README_BEGIN.len();
+    let end = begin + text[begin..].find(README_END).ok_or_else(missing)?;
+    Ok(format!(
+        "{}\n\n{}\n{}",
+        &text[..begin],
+        md.trim_end(),
+        &text[end..]
+    ))
 }
 
 /// Runs the benchmark, prints the report, and writes `per-host-quality.md` and `per-host-quality.svg`
@@ -1317,12 +1335,32 @@ pub fn run(exe: &Path, spec: &QualitySpec, out: &mut dyn io::Write) -> Result<()
         )
         .map_err(|e| e.to_string())?;
     }
+    if let Some(path) = &spec.readme {
+        let err = |e: io::Error| format!("{}: {e}", path.display());
+        let text = std::fs::read_to_string(path).map_err(err)?;
+        let new = splice_readme(&text, &md).map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::write(path, new).map_err(err)?;
+        writeln!(out, "updated the quality section of {}", path.display())
+            .map_err(|e| e.to_string())?;
+    }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readme_section_is_replaced_between_markers_only() {
+        let text = format!("intro\n{README_BEGIN}\nold\n{README_END}\nafter\n");
+        let new = splice_readme(&text, "| new |\n").unwrap();
+        assert_eq!(
+            new,
+            format!("intro\n{README_BEGIN}\n\n| new |\n{README_END}\nafter\n")
+        );
+        assert_eq!(splice_readme(&new, "| new |").unwrap(), new, "idempotent");
+        assert!(splice_readme("no markers", "x").is_err());
+    }
 
     #[test]
     fn generator_is_deterministic_and_labelled() {
