@@ -1,6 +1,8 @@
 //! The Beta distribution (`dist=beta`): MLTK's 4-parameter fit (scipy `beta.fit`) on min–max normalised
 //! data, and its grid/bisection outlier ranges on [0, 1], rescaled to the data.
 
+use std::cell::Cell;
+
 use super::cephes::{lbeta as ln_beta, log1p};
 use serde::{Deserialize, Serialize};
 
@@ -95,6 +97,11 @@ fn beta_reg(a: f64, b: f64, x: f64) -> f64 {
 
 /// The standard Beta density on [0, 1] (0 outside), with the limits at the ends.
 fn std_pdf(y: f64, a: f64, b: f64) -> f64 {
+    std_pdf_lnb(y, a, b, || ln_beta(a, b))
+}
+
+/// [`std_pdf`] with `ln B(a, b)` from `lnb`, so a caller evaluating many points computes it once.
+fn std_pdf_lnb(y: f64, a: f64, b: f64, lnb: impl FnOnce() -> f64) -> f64 {
     if !(0.0..=1.0).contains(&y) {
         return 0.0;
     }
@@ -113,7 +120,7 @@ fn std_pdf(y: f64, a: f64, b: f64) -> f64 {
     if y == 1.0 {
         return edge(b, a);
     }
-    std_logpdf(y, a, b, ln_beta(a, b)).exp()
+    std_logpdf(y, a, b, lnb()).exp()
 }
 
 /// The standard Beta CDF (regularised incomplete beta), clamped outside [0, 1].
@@ -135,16 +142,29 @@ fn mean_var(z: &[f64]) -> (f64, f64) {
     (mean, np_sum(&sq) / n)
 }
 
-/// scipy's `beta._fitstart`: solve the skewness/kurtosis equations for (a, b) from (1, 1) with
-/// `fsolve`, then loc/scale by moments, widened to cover the data when the moment estimate does not.
-fn fit_start(z: &[f64]) -> [f64; 4] {
+/// The skewness and excess kurtosis `_fitstart` solves for: numpy's `mean(d**3)/m2**1.5` and
+/// `mean(d**4)/m2**2 - 3` with `d = z - mean(z)`. Each distinct value's power is taken once (`powf` is
+/// most of the cost) and the powers of all points are summed in input order, which is numpy's sum bit
+/// for bit.
+fn skew_kurtosis(z: &[f64], distinct: &[f64], index: &[u32]) -> (f64, f64) {
     let n = z.len() as f64;
     let mu = np_sum(z) / n;
-    let d: Vec<f64> = z.iter().map(|v| v - mu).collect();
-    let pow_mean = |p: f64| np_sum(&d.iter().map(|v| v.powf(p)).collect::<Vec<_>>()) / n;
-    let m2 = np_sum(&d.iter().map(|v| v * v).collect::<Vec<_>>()) / n;
-    let g1 = pow_mean(3.0) / m2.powf(1.5);
-    let g2 = pow_mean(4.0) / (m2 * m2) - 3.0;
+    let d: Vec<f64> = distinct.iter().map(|v| v - mu).collect();
+    let moment = |f: &dyn Fn(f64) -> f64| {
+        let per_value: Vec<f64> = d.iter().map(|v| f(*v)).collect();
+        np_sum_gathered(&per_value, index) / n
+    };
+    let m2 = moment(&|v| v * v);
+    let g1 = moment(&|v| v.powf(3.0)) / m2.powf(1.5);
+    let g2 = moment(&|v| v.powf(4.0)) / (m2 * m2) - 3.0;
+    (g1, g2)
+}
+
+/// scipy's `beta._fitstart`: solve the skewness/kurtosis equations for (a, b) from (1, 1) with
+/// `fsolve`, then loc/scale by moments, widened to cover the data when the moment estimate does not.
+/// `distinct`/`index` describe `z` as in [`Nnlf`].
+fn fit_start(z: &[f64], distinct: &[f64], index: &[u32]) -> [f64; 4] {
+    let (g1, g2) = skew_kurtosis(z, distinct, index);
     let sol = fsolve(
         |x, out| {
             let (a, b) = (x[0], x[1]);
@@ -328,8 +348,8 @@ impl Beta {
                 (lo.min(*v), hi.max(*v))
             });
         let z: Vec<f64> = values.iter().map(|v| (v - min) / (max - min)).collect();
-        let start = fit_start(&z);
         let mut nnlf = Nnlf::new(&z);
+        let start = fit_start(&z, &nnlf.distinct, &nnlf.index);
         let res = fmin(|t| nnlf.eval(t), &start);
         let (mut alpha, mut beta, loc, scale) = (res.x[0], res.x[1], res.x[2], res.x[3]);
         if scale.is_nan() || scale <= 0.0 || !alpha.is_finite() || !beta.is_finite() {
@@ -428,15 +448,30 @@ impl Beta {
     /// fits) or 1. Ranges below 0 / above 1 are added when the density rises towards that end.
     fn level_set(&self, t: f64) -> Vec<Range> {
         let grid = linspace(0.0, 1.0, 1000);
-        let dens: Vec<f64> = grid.iter().map(|z| self.pdf_normalised(*z)).collect();
-        let cdf: Vec<f64> = grid.iter().map(|z| self.cdf_normalised(*z)).collect();
+        let lnb = ln_beta(self.alpha, self.beta);
+        let dens: Vec<f64> = grid
+            .iter()
+            .map(|z| {
+                let y = (z - self.loc) / self.scale;
+                std_pdf_lnb(y, self.alpha, self.beta, || lnb) / self.scale
+            })
+            .collect();
+        // The CDF only at the grid points that end a range, each computed once.
+        let cdf_cache: Vec<Cell<Option<f64>>> = vec![Cell::new(None); grid.len()];
+        let cdf = |i: usize| {
+            cdf_cache[i].get().unwrap_or_else(|| {
+                let v = self.cdf_normalised(grid[i]);
+                cdf_cache[i].set(Some(v));
+                v
+            })
+        };
         let integral = |bi: usize, ei: usize, mid: bool| {
             let end = if mid {
                 self.cdf_normalised((grid[ei - 1] + grid[ei]) / 2.0)
             } else {
-                cdf[ei]
+                cdf(ei)
             };
-            end - cdf[bi]
+            end - cdf(bi)
         };
         let mut upper = dens.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let mut lower = 0.0;
@@ -673,6 +708,35 @@ mod tests {
             }
         }
         (-np_sum(&finite) + n_bad as f64 * LOG_XMAX * 100.0) + z.len() as f64 * scale.ln()
+    }
+
+    #[test]
+    fn moments_over_distinct_values_are_numpys_bit_for_bit() {
+        let mut rng = crate::density::rng::Rng::new(3);
+        for case in 0..100 {
+            let n = 2 + rng.below(3000) as usize;
+            let distinct = 1 + rng.below(if case % 2 == 0 { 40 } else { 3000 });
+            let z: Vec<f64> = (0..n)
+                .map(|_| rng.below(distinct) as f64 / distinct as f64)
+                .collect();
+            let nnlf = Nnlf::new(&z);
+            // The direct form, as first written.
+            let nf = n as f64;
+            let mu = np_sum(&z) / nf;
+            let d: Vec<f64> = z.iter().map(|v| v - mu).collect();
+            let pow_mean = |p: f64| np_sum(&d.iter().map(|v| v.powf(p)).collect::<Vec<_>>()) / nf;
+            let m2 = np_sum(&d.iter().map(|v| v * v).collect::<Vec<_>>()) / nf;
+            let want = (
+                pow_mean(3.0) / m2.powf(1.5),
+                pow_mean(4.0) / (m2 * m2) - 3.0,
+            );
+            let got = skew_kurtosis(&z, &nnlf.distinct, &nnlf.index);
+            assert_eq!(
+                (got.0.to_bits(), got.1.to_bits()),
+                (want.0.to_bits(), want.1.to_bits()),
+                "{got:?} vs {want:?}"
+            );
+        }
     }
 
     #[test]
