@@ -176,3 +176,84 @@ fn fit_batch(
         .map(|f| f.expect("every group was fitted"))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::density::rng::Rng;
+
+    /// Groups of assorted shapes and sizes (constant ones included), as reservoirs.
+    fn groups(n: usize, max_len: u64, seed: u64) -> (Vec<GroupStats>, Vec<Reservoir>) {
+        let mut rng = Rng::new(seed);
+        let mut stats = Vec::new();
+        let mut samples = Vec::new();
+        for g in 0..n {
+            let len = 1 + rng.below(max_len) as usize;
+            let values: Vec<f64> = (0..len)
+                .map(|_| match g % 4 {
+                    0 => rng.poisson(20.0) as f64,
+                    1 => (rng.standard_normal() * 1000.0).round() / 100.0,
+                    2 => 5.0,
+                    _ => rng.below(3) as f64 * 40.0 + rng.poisson(3.0) as f64,
+                })
+                .collect();
+            let mut s = GroupStats::default();
+            values.iter().for_each(|v| s.push(*v));
+            stats.push(s);
+            samples.push(Reservoir::resume(values, len as u64));
+        }
+        (stats, samples)
+    }
+
+    /// Everything a fit delivers, in delivery order, as text (NaN distances compare equal).
+    fn run(dist: DistKind, n: usize, max_len: u64, threads: usize) -> Vec<String> {
+        let (stats, mut samples) = groups(n, max_len, 7);
+        let thresholds = [Threshold::Total(0.01), Threshold::Lower(0.005)];
+        let o = FitOptions {
+            dist,
+            metric: Metric::Wasserstein,
+            exclude: &[],
+            max_kde: 10_000,
+            seed: 0,
+            thresholds: &thresholds,
+            integral: false,
+        };
+        // A group order that is not the identity, as after sorting keys.
+        let order: Vec<usize> = (0..n).map(|i| (i * 7 + 3) % n).collect();
+        let mut out = Vec::new();
+        fit_each(&o, &order, &stats, &mut samples, threads, |g, f, values| {
+            out.push(format!(
+                "{g} {:?} {:?} {:?} {} {values:?}",
+                f.dist,
+                f.distance.to_bits(),
+                f.boundaries,
+                f.fallback
+            ));
+        });
+        assert!(samples.iter().all(|s| s.values.is_empty()));
+        out
+    }
+
+    #[test]
+    fn threads_give_the_sequential_result_in_group_order() {
+        for dist in [DistKind::Auto, DistKind::Beta, DistKind::GaussianKde] {
+            let one = run(dist, 41, 300, 1);
+            assert_eq!(one.len(), 41);
+            assert_eq!(run(dist, 41, 300, 2), one, "{dist:?}");
+            assert_eq!(run(dist, 41, 300, 3), one, "{dist:?}");
+        }
+        // More groups than one batch.
+        let n = BATCH + 77;
+        assert_eq!(
+            run(DistKind::GaussianKde, n, 12, 2),
+            run(DistKind::GaussianKde, n, 12, 1)
+        );
+    }
+
+    #[test]
+    fn normal_and_exponential_stay_on_one_thread() {
+        assert_eq!(threads_for(DistKind::Normal, 1000), 1);
+        assert_eq!(threads_for(DistKind::Exponential, 1000), 1);
+        assert_eq!(threads_for(DistKind::Beta, 1), 1);
+    }
+}
