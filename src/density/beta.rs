@@ -6,7 +6,7 @@ use std::cell::Cell;
 use super::cephes::{lbeta as ln_beta, log1p};
 use serde::{Deserialize, Serialize};
 
-use super::kde::{auc, linspace};
+use super::kde::{LevelRanges, linspace};
 use super::optim::{fmin, fsolve};
 use super::{Area, BoundaryRange, FitError, Threshold, allclose_to_first, np_sum, pyfmt};
 
@@ -482,11 +482,13 @@ impl Beta {
         } else {
             1
         };
-        let mut items = Vec::new();
+        let mut ranges = LevelRanges::new(&grid, &dens);
         for i in 0..1000 {
             let middle = (upper + lower) / 2.0;
-            items = auc(&grid, &dens, middle, &integral);
-            let area = items.iter().fold(0.0, |s, r| s + r.2);
+            let area = ranges
+                .at(middle, &integral)
+                .iter()
+                .fold(0.0, |s, r| s + r.2);
             let rounded = pyfmt::round4(area);
             if prev_area == Some(rounded) && i > max_iter {
                 break;
@@ -500,7 +502,8 @@ impl Beta {
                 upper = middle;
             }
         }
-        let mut ranges: Vec<Range> = items
+        let mut ranges: Vec<Range> = ranges
+            .into_items()
             .into_iter()
             .map(|(b, e, a)| Range::searched(b, e, a))
             .collect();
