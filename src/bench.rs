@@ -40,6 +40,8 @@ pub struct Options {
     pub rounds: usize,
     /// Runs of each latency case; the median counts.
     pub latency_runs: usize,
+    /// Only the 168-group fit cases, `rounds` rounds of them (best counts), for iterating on fit.
+    pub fit_only: bool,
 }
 
 impl Options {
@@ -53,6 +55,7 @@ impl Options {
                 many_weeks: 2,
                 rounds: 2,
                 latency_runs: 5,
+                fit_only: false,
             }
         } else {
             Options {
@@ -63,6 +66,7 @@ impl Options {
                 many_weeks: 2,
                 rounds: 3,
                 latency_runs: 11,
+                fit_only: false,
             }
         }
     }
@@ -482,6 +486,12 @@ pub fn run(opts: &Options, out: &mut impl Write) -> Result<(), Box<dyn std::erro
         hosts: 300,
         projected: false,
     };
+    if opts.fit_only {
+        let fit_pool = pool(full, opts.fit_rows);
+        let (table, fit_secs) = fit_cases(opts, &models, &dispatch, &fit_pool, opts.rounds);
+        print_table(out, &table, &fit_ratio_notes(&fit_secs))?;
+        return Ok(());
+    }
     let projected = Shape {
         hosts: 300,
         projected: true,
@@ -492,9 +502,8 @@ pub fn run(opts: &Options, out: &mut impl Write) -> Result<(), Box<dyn std::erro
 
     // Models for apply: fitted on one pool's worth of rows, untimed.
     progress("fitting the apply models");
-    let dists = ["norm", "expon", "gaussian_kde", "beta", "auto"];
     let mut model_ok = Vec::new();
-    for d in dists {
+    for d in FIT_DISTS {
         let line =
             format!(r#"fit smbdensity count by "HourOfDay,DayOfWeek" dist={d} into bench_{d}"#);
         let r = converse(
@@ -586,38 +595,8 @@ pub fn run(opts: &Options, out: &mut impl Write) -> Result<(), Box<dyn std::erro
     } else {
         full_pool.clone()
     };
-    let mut fit_secs = Vec::new();
-    for d in dists {
-        progress(&format!("fit {d}, {} rows", opts.fit_rows));
-        let line =
-            format!(r#"fit smbdensity count by "HourOfDay,DayOfWeek" dist={d} into benchfit_{d}"#);
-        let r = converse(
-            exe,
-            &line,
-            &models,
-            &dispatch,
-            &Source::Pool {
-                bodies: &fit_pool,
-                rows: opts.fit_rows,
-            },
-        );
-        let na = r.error.as_ref().map(|e| {
-            if not_supported(e) {
-                "n/a (not supported yet)".to_string()
-            } else {
-                format!("error: {e}")
-            }
-        });
-        if na.is_none() {
-            fit_secs.push((d, r.secs));
-        }
-        table.push(Row {
-            case: format!("fit {d}, 168 groups"),
-            rows: opts.fit_rows,
-            run: (na.is_none()).then_some(r),
-            na,
-        });
-    }
+    let (fit_rows, fit_secs) = fit_cases(opts, &models, &dispatch, &fit_pool, 1);
+    table.extend(fit_rows);
     drop(fit_pool);
 
     // Many groups: src × HourOfDay × DayOfWeek.
@@ -749,19 +728,83 @@ pub fn run(opts: &Options, out: &mut impl Write) -> Result<(), Box<dyn std::erro
         median(getinfo) * 1e3,
         median(total) * 1e3
     ));
-    if let Some((_, norm)) = fit_secs.iter().find(|(d, _)| *d == "norm") {
-        for (d, s) in &fit_secs {
-            if *d != "norm" {
-                notes.push(format!(
-                    "fit {d} / fit norm: {:.2}x (target <= 3)",
-                    s / norm
-                ));
-            }
-        }
-    }
+    notes.extend(fit_ratio_notes(&fit_secs));
 
     print_table(out, &table, &notes)?;
     Ok(())
+}
+
+/// The fit distributions, in MLTK's `dist=` spelling.
+const FIT_DISTS: [&str; 5] = ["norm", "expon", "gaussian_kde", "beta", "auto"];
+
+/// The 168-group fit of every distribution over `fit_pool`, in `rounds` rounds (each round fits every
+/// distribution once, so a change in machine load hits all of them alike); the best round counts.
+fn fit_cases(
+    opts: &Options,
+    models: &Path,
+    dispatch: &Path,
+    fit_pool: &[Vec<u8>],
+    rounds: usize,
+) -> (Vec<Row>, Vec<(&'static str, f64)>) {
+    let mut runs: Vec<Vec<Run>> = vec![Vec::new(); FIT_DISTS.len()];
+    for round in 0..rounds {
+        for (i, d) in FIT_DISTS.iter().enumerate() {
+            eprintln!(
+                "bench: fit {d}, {} rows, round {}/{rounds}",
+                opts.fit_rows,
+                round + 1
+            );
+            let line = format!(
+                r#"fit smbdensity count by "HourOfDay,DayOfWeek" dist={d} into benchfit_{d}"#
+            );
+            let r = converse(
+                &opts.exe,
+                &line,
+                models,
+                dispatch,
+                &Source::Pool {
+                    bodies: fit_pool,
+                    rows: opts.fit_rows,
+                },
+            );
+            runs[i].push(r);
+        }
+    }
+    let mut table = Vec::new();
+    let mut fit_secs = Vec::new();
+    for (d, runs) in FIT_DISTS.iter().zip(&runs) {
+        let failed = runs.iter().find_map(|r| r.error.clone());
+        let na = failed.map(|e| {
+            if not_supported(&e) {
+                "n/a (not supported yet)".to_string()
+            } else {
+                format!("error: {e}")
+            }
+        });
+        let r = best(runs);
+        if na.is_none() {
+            fit_secs.push((*d, r.secs));
+        }
+        table.push(Row {
+            case: format!("fit {d}, 168 groups"),
+            rows: opts.fit_rows,
+            run: (na.is_none()).then_some(r),
+            na,
+        });
+    }
+    (table, fit_secs)
+}
+
+/// "fit X / fit norm" notes.
+fn fit_ratio_notes(fit_secs: &[(&str, f64)]) -> Vec<String> {
+    let Some((_, norm)) = fit_secs.iter().find(|(d, _)| *d == "norm") else {
+        return Vec::new();
+    };
+    fit_secs
+        .iter()
+        .filter(|(d, _)| *d != "norm")
+        .map(|(d, s)| format!("fit {d} / fit norm: {:.2}x (target <= 3)", s / norm))
+        .collect()
 }
 
 fn print_table(out: &mut impl Write, table: &[Row], notes: &[String]) -> io::Result<()> {

@@ -24,9 +24,10 @@ For people:
   smbdensity sample [--hosts N] [--days N] [--seed N] [--detection]
       Print deterministic sample data (the demo's): training days, or with --detection the day after,
       which holds an injected lateral-movement burst.
-  smbdensity bench [--quick] [--rows N] [--fit-rows N] [--hosts N] [--rounds N]
+  smbdensity bench [--quick] [--rows N] [--fit-rows N] [--hosts N] [--rounds N] [--fit-only]
       Benchmark fit and apply through the real protocol pipe against two pass-through baselines;
-      prints rows/s, ratios and peak RSS (see docs/performance.md).
+      prints rows/s, ratios and peak RSS (see docs/performance.md). --fit-only: only the 168-group
+      fit of each distribution, --rounds times (best counts).
 
   smbdensity quality [--hosts N] [--seeds 1,2,3] [--out DIR] [--readme FILE] [--timing HOSTS]
       The labelled benchmark: a synthetic enterprise with 60 attack episodes per seed, scored by the
@@ -201,16 +202,17 @@ fn bench_cmd(args: &[String]) -> Result<i32, String> {
     let (pos, opts) = options(
         args,
         &["--rows", "--fit-rows", "--hosts", "--rounds"],
-        &["--quick"],
+        &["--quick", "--fit-only"],
     )?;
     if !pos.is_empty() {
         return Err(
-            "usage: smbdensity bench [--quick] [--rows N] [--fit-rows N] [--hosts N] [--rounds N]"
+            "usage: smbdensity bench [--quick] [--rows N] [--fit-rows N] [--hosts N] [--rounds N] [--fit-only]"
                 .into(),
         );
     }
     let quick = opts.iter().any(|(k, _)| k == "--quick");
     let mut o = bench::Options::new(self_exe()?, quick);
+    o.fit_only = opts.iter().any(|(k, _)| k == "--fit-only");
     for (k, v) in opts {
         match k.as_str() {
             "--rows" => o.rows = number(&k, &v)?,

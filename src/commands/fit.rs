@@ -7,14 +7,14 @@
 use std::collections::HashMap;
 use std::io::Write;
 
+use super::fit_parallel::{self, FitOptions};
 use super::rows;
 use super::score::{Columns, Scorer, Settings, is_integer_text, options_json, parse_number};
 use super::spill::Spill;
 use super::{Context, Output, ReplyBody, SearchCommand, StreamedBody};
-use crate::density::auto;
 use crate::density::reservoir::Reservoir;
 use crate::density::rng::Rng;
-use crate::density::{DistKind, Distribution, GroupStats, Normal, REPLACE_ZERO_STD, Threshold};
+use crate::density::{DistKind, GroupStats, REPLACE_ZERO_STD, Threshold};
 use crate::error::{Error, Result};
 use crate::model::{DensityBody, Group, Model, ModelBody, ModelHeader, StoredParams, key_cmp};
 use crate::protocol::body::{BodyReader, FieldValue, Header, field_value};
@@ -300,48 +300,21 @@ impl Fit {
         let seed = self.args.params.random_state.unwrap_or(0) as u64;
         let metric = self.args.params.metric.unwrap_or(Metric::Wasserstein);
         let exclude = self.args.params.exclude_dist.clone();
+        let opts = FitOptions {
+            dist: self.dist,
+            metric,
+            exclude: &exclude,
+            max_kde,
+            seed,
+            thresholds: &self.thresholds.items,
+            integral: t.integral,
+        };
+        let threads = fit_parallel::threads_for(self.dist, order.len());
         let mut keys: Vec<Option<Vec<u8>>> = keys.into_iter().map(Some).collect();
-        for g in order {
+        let deliver = |g: usize, f: fit_parallel::Fitted, values: Vec<f64>| {
             let s = stats[g].clone();
             few |= s.count < min_size;
-            let values = std::mem::take(&mut samples[g].values);
-            let fitted = if self.dist == DistKind::Auto {
-                auto::select(&values, metric, &exclude, max_kde, seed).map(|sel| {
-                    let kind = sel.chosen.kind();
-                    // Normal and Exponential are refitted on the exact statistics of every row, not
-                    // only the reservoir the selection compared.
-                    let dist = match kind {
-                        DistKind::Normal | DistKind::Exponential => {
-                            Distribution::fit(kind, &s, &values, max_kde, seed)
-                                .unwrap_or_else(|_| sel.chosen.clone().into())
-                        }
-                        _ => sel.chosen.clone().into(),
-                    };
-                    (dist, sel.distance)
-                })
-            } else {
-                Distribution::fit(self.dist, &s, &values, max_kde, seed).map(|d| {
-                    let mut sorted = values.clone();
-                    sorted.sort_by(f64::total_cmp);
-                    let distance = d.distance(metric, &sorted);
-                    (d, distance)
-                })
-            };
-            let (dist, distance) = match fitted {
-                Ok(d) => d,
-                Err(_) => {
-                    // Our documented fix: a group the distribution cannot describe (constant data)
-                    // falls back to MLTK's degenerate Normal instead of aborting the whole fit.
-                    constant_fallbacks += 1;
-                    (
-                        Distribution::Normal(Normal {
-                            mean: s.mean,
-                            std: REPLACE_ZERO_STD,
-                        }),
-                        f64::NAN,
-                    )
-                }
-            };
+            constant_fallbacks += u64::from(f.fallback);
             let keep_sample = matches!(
                 self.dist,
                 DistKind::GaussianKde | DistKind::Beta | DistKind::Auto
@@ -355,21 +328,16 @@ impl Fit {
                     .map(|i| values[i])
                     .collect(),
             };
-            let boundaries = self
-                .thresholds
-                .items
-                .iter()
-                .map(|th| dist.boundaries(*th, t.integral))
-                .collect();
             groups.push(Group {
                 key: keys[g].take().expect("each group once"),
                 stats: s,
-                dist,
-                distance,
+                dist: f.dist,
+                distance: f.distance,
                 sample,
-                boundaries,
+                boundaries: f.boundaries,
             });
-        }
+        };
+        fit_parallel::fit_each(&opts, &order, &stats, &mut samples, threads, deliver);
         if few {
             out.warn(if self.args.by.is_empty() {
                 "Too few training points in data set will likely result in poor accuracy. Please see model summary."

@@ -5,6 +5,7 @@ pub mod apply;
 pub mod entity_score;
 pub mod fit;
 pub mod fit_entity;
+mod fit_parallel;
 pub mod models;
 pub mod passthrough;
 pub mod rows;

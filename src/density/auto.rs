@@ -60,6 +60,9 @@ impl FittedCdf for GaussianKde {
     fn cdf_integral(&self, x: f64) -> f64 {
         GaussianKde::cdf_integral(self, x)
     }
+    fn cdf_and_integral(&self, x: f64) -> (f64, f64) {
+        GaussianKde::cdf_and_integral(self, x)
+    }
     fn mean(&self) -> f64 {
         self.mean
     }

@@ -1,10 +1,12 @@
 //! The Beta distribution (`dist=beta`): MLTK's 4-parameter fit (scipy `beta.fit`) on min–max normalised
 //! data, and its grid/bisection outlier ranges on [0, 1], rescaled to the data.
 
+use std::cell::Cell;
+
 use super::cephes::{lbeta as ln_beta, log1p};
 use serde::{Deserialize, Serialize};
 
-use super::kde::{auc, linspace};
+use super::kde::{LevelRanges, linspace};
 use super::optim::{fmin, fsolve};
 use super::{Area, BoundaryRange, FitError, Threshold, allclose_to_first, np_sum, pyfmt};
 
@@ -95,6 +97,11 @@ fn beta_reg(a: f64, b: f64, x: f64) -> f64 {
 
 /// The standard Beta density on [0, 1] (0 outside), with the limits at the ends.
 fn std_pdf(y: f64, a: f64, b: f64) -> f64 {
+    std_pdf_lnb(y, a, b, || ln_beta(a, b))
+}
+
+/// [`std_pdf`] with `ln B(a, b)` from `lnb`, so a caller evaluating many points computes it once.
+fn std_pdf_lnb(y: f64, a: f64, b: f64, lnb: impl FnOnce() -> f64) -> f64 {
     if !(0.0..=1.0).contains(&y) {
         return 0.0;
     }
@@ -113,7 +120,7 @@ fn std_pdf(y: f64, a: f64, b: f64) -> f64 {
     if y == 1.0 {
         return edge(b, a);
     }
-    std_logpdf(y, a, b, ln_beta(a, b)).exp()
+    std_logpdf(y, a, b, lnb()).exp()
 }
 
 /// The standard Beta CDF (regularised incomplete beta), clamped outside [0, 1].
@@ -135,16 +142,29 @@ fn mean_var(z: &[f64]) -> (f64, f64) {
     (mean, np_sum(&sq) / n)
 }
 
-/// scipy's `beta._fitstart`: solve the skewness/kurtosis equations for (a, b) from (1, 1) with
-/// `fsolve`, then loc/scale by moments, widened to cover the data when the moment estimate does not.
-fn fit_start(z: &[f64]) -> [f64; 4] {
+/// The skewness and excess kurtosis `_fitstart` solves for: numpy's `mean(d**3)/m2**1.5` and
+/// `mean(d**4)/m2**2 - 3` with `d = z - mean(z)`. Each distinct value's power is taken once (`powf` is
+/// most of the cost) and the powers of all points are summed in input order, which is numpy's sum bit
+/// for bit.
+fn skew_kurtosis(z: &[f64], distinct: &[f64], index: &[u32]) -> (f64, f64) {
     let n = z.len() as f64;
     let mu = np_sum(z) / n;
-    let d: Vec<f64> = z.iter().map(|v| v - mu).collect();
-    let pow_mean = |p: f64| np_sum(&d.iter().map(|v| v.powf(p)).collect::<Vec<_>>()) / n;
-    let m2 = np_sum(&d.iter().map(|v| v * v).collect::<Vec<_>>()) / n;
-    let g1 = pow_mean(3.0) / m2.powf(1.5);
-    let g2 = pow_mean(4.0) / (m2 * m2) - 3.0;
+    let d: Vec<f64> = distinct.iter().map(|v| v - mu).collect();
+    let moment = |f: &dyn Fn(f64) -> f64| {
+        let per_value: Vec<f64> = d.iter().map(|v| f(*v)).collect();
+        np_sum_gathered(&per_value, index) / n
+    };
+    let m2 = moment(&|v| v * v);
+    let g1 = moment(&|v| v.powf(3.0)) / m2.powf(1.5);
+    let g2 = moment(&|v| v.powf(4.0)) / (m2 * m2) - 3.0;
+    (g1, g2)
+}
+
+/// scipy's `beta._fitstart`: solve the skewness/kurtosis equations for (a, b) from (1, 1) with
+/// `fsolve`, then loc/scale by moments, widened to cover the data when the moment estimate does not.
+/// `distinct`/`index` describe `z` as in [`Nnlf`].
+fn fit_start(z: &[f64], distinct: &[f64], index: &[u32]) -> [f64; 4] {
+    let (g1, g2) = skew_kurtosis(z, distinct, index);
     let sol = fsolve(
         |x, out| {
             let (a, b) = (x[0], x[1]);
@@ -191,53 +211,120 @@ fn fit_start(z: &[f64]) -> [f64; 4] {
 /// scipy's `_penalized_nnlf` for Beta on the normalised data. Each distinct value's log-density is
 /// computed once and the sum is formed over all points in input order, so the result is bit-identical
 /// to scipy's while count data (few distinct values) costs few logarithms.
-struct Nnlf<'a> {
-    z: &'a [f64],
+///
+/// The sum cannot use the multiplicities (`Σ cₖ·lₖ`): that rounds differently, Nelder–Mead's comparisons
+/// then take other branches, and the fitted shapes (printed in full by `summary`) change.
+struct Nnlf {
+    /// Number of data points.
+    n: usize,
     distinct: Vec<f64>,
-    index: Vec<usize>,
+    /// Each point's position in `distinct`, in input order.
+    index: Vec<u32>,
+    /// Scratch: each distinct value's log-density for the current parameters (NaN outside the support).
+    logpdf: Vec<f64>,
+    /// Scratch: which distinct values have a non-finite log-density now.
+    bad: Vec<bool>,
+    /// `index` without the points whose value was bad under `kept_for`. Nelder–Mead often probes
+    /// supports that cut off the same few extreme values, so this is rebuilt only when that set changes.
+    kept: Vec<u32>,
+    kept_for: Vec<bool>,
 }
 
-impl<'a> Nnlf<'a> {
-    fn new(z: &'a [f64]) -> Self {
+impl Nnlf {
+    fn new(z: &[f64]) -> Self {
         let mut distinct = z.to_vec();
         distinct.sort_by(f64::total_cmp);
         distinct.dedup();
         let index = z
             .iter()
             .map(|v| {
-                distinct
+                let i = distinct
                     .binary_search_by(|p| p.total_cmp(v))
-                    .expect("value is present")
+                    .expect("value is present");
+                u32::try_from(i).expect("fewer than 2^32 distinct values")
             })
             .collect();
-        Nnlf { z, distinct, index }
+        Nnlf {
+            n: z.len(),
+            logpdf: vec![0.0; distinct.len()],
+            bad: vec![false; distinct.len()],
+            distinct,
+            index,
+            kept: Vec::new(),
+            kept_for: Vec::new(),
+        }
     }
 
-    fn eval(&self, theta: &[f64]) -> f64 {
+    fn eval(&mut self, theta: &[f64]) -> f64 {
         let (a, b, loc, scale) = (theta[0], theta[1], theta[2], theta[3]);
         if !(a > 0.0 && b > 0.0) || scale <= 0.0 {
             return f64::INFINITY;
         }
         let lnb = ln_beta(a, b);
-        // None: outside the support.
-        let per_value: Vec<Option<f64>> = self
-            .distinct
-            .iter()
-            .map(|v| {
-                let y = (v - loc) / scale;
-                (0.0..=1.0).contains(&y).then(|| std_logpdf(y, a, b, lnb))
-            })
-            .collect();
-        let mut n_bad = 0usize;
-        let mut finite = Vec::with_capacity(self.z.len());
-        for &i in &self.index {
-            match per_value[i] {
-                Some(l) if l.is_finite() => finite.push(l),
-                _ => n_bad += 1,
+        let mut any_bad = false;
+        for ((l, bad), v) in self
+            .logpdf
+            .iter_mut()
+            .zip(&mut self.bad)
+            .zip(&self.distinct)
+        {
+            let y = (v - loc) / scale;
+            *l = if (0.0..=1.0).contains(&y) {
+                std_logpdf(y, a, b, lnb)
+            } else {
+                f64::NAN
+            };
+            *bad = !l.is_finite();
+            any_bad |= *bad;
+        }
+        // numpy sums the finite log-densities in input order; points outside the support or at an
+        // infinite edge are left out and penalised.
+        let (total, n_bad) = if !any_bad {
+            (np_sum_gathered(&self.logpdf, &self.index), 0usize)
+        } else {
+            if self.kept_for != self.bad {
+                self.kept.clear();
+                let bad = &self.bad;
+                self.kept
+                    .extend(self.index.iter().filter(|&&i| !bad[i as usize]));
+                self.kept_for.clone_from(&self.bad);
+            }
+            (
+                np_sum_gathered(&self.logpdf, &self.kept),
+                self.index.len() - self.kept.len(),
+            )
+        };
+        (-total + n_bad as f64 * LOG_XMAX * 100.0) + self.n as f64 * scale.ln()
+    }
+}
+
+/// [`np_sum`] of `values[index[0]], values[index[1]], …` without building that array: the same
+/// pairwise blocks and the same 8 accumulators, so the result is bit-identical.
+fn np_sum_gathered(values: &[f64], index: &[u32]) -> f64 {
+    let at = |i: u32| values[i as usize];
+    let n = index.len();
+    if n < 8 {
+        index.iter().fold(0.0, |s, &i| s + at(i))
+    } else if n <= 128 {
+        let mut r = [0.0; 8];
+        for (r, &i) in r.iter_mut().zip(&index[..8]) {
+            *r = at(i);
+        }
+        let whole = n - n % 8;
+        for block in index[8..whole].chunks_exact(8) {
+            for (r, &i) in r.iter_mut().zip(block) {
+                *r += at(i);
             }
         }
-        let total = np_sum(&finite);
-        (-total + n_bad as f64 * LOG_XMAX * 100.0) + self.z.len() as f64 * scale.ln()
+        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for &i in &index[whole..] {
+            res += at(i);
+        }
+        res
+    } else {
+        let mut n2 = n / 2;
+        n2 -= n2 % 8;
+        np_sum_gathered(values, &index[..n2]) + np_sum_gathered(values, &index[n2..])
     }
 }
 
@@ -261,8 +348,8 @@ impl Beta {
                 (lo.min(*v), hi.max(*v))
             });
         let z: Vec<f64> = values.iter().map(|v| (v - min) / (max - min)).collect();
-        let start = fit_start(&z);
-        let nnlf = Nnlf::new(&z);
+        let mut nnlf = Nnlf::new(&z);
+        let start = fit_start(&z, &nnlf.distinct, &nnlf.index);
         let res = fmin(|t| nnlf.eval(t), &start);
         let (mut alpha, mut beta, loc, scale) = (res.x[0], res.x[1], res.x[2], res.x[3]);
         if scale.is_nan() || scale <= 0.0 || !alpha.is_finite() || !beta.is_finite() {
@@ -361,15 +448,30 @@ impl Beta {
     /// fits) or 1. Ranges below 0 / above 1 are added when the density rises towards that end.
     fn level_set(&self, t: f64) -> Vec<Range> {
         let grid = linspace(0.0, 1.0, 1000);
-        let dens: Vec<f64> = grid.iter().map(|z| self.pdf_normalised(*z)).collect();
-        let cdf: Vec<f64> = grid.iter().map(|z| self.cdf_normalised(*z)).collect();
+        let lnb = ln_beta(self.alpha, self.beta);
+        let dens: Vec<f64> = grid
+            .iter()
+            .map(|z| {
+                let y = (z - self.loc) / self.scale;
+                std_pdf_lnb(y, self.alpha, self.beta, || lnb) / self.scale
+            })
+            .collect();
+        // The CDF only at the grid points that end a range, each computed once.
+        let cdf_cache: Vec<Cell<Option<f64>>> = vec![Cell::new(None); grid.len()];
+        let cdf = |i: usize| {
+            cdf_cache[i].get().unwrap_or_else(|| {
+                let v = self.cdf_normalised(grid[i]);
+                cdf_cache[i].set(Some(v));
+                v
+            })
+        };
         let integral = |bi: usize, ei: usize, mid: bool| {
             let end = if mid {
                 self.cdf_normalised((grid[ei - 1] + grid[ei]) / 2.0)
             } else {
-                cdf[ei]
+                cdf(ei)
             };
-            end - cdf[bi]
+            end - cdf(bi)
         };
         let mut upper = dens.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let mut lower = 0.0;
@@ -380,11 +482,13 @@ impl Beta {
         } else {
             1
         };
-        let mut items = Vec::new();
+        let mut ranges = LevelRanges::new(&grid, &dens);
         for i in 0..1000 {
             let middle = (upper + lower) / 2.0;
-            items = auc(&grid, &dens, middle, &integral);
-            let area = items.iter().fold(0.0, |s, r| s + r.2);
+            let area = ranges
+                .at(middle, &integral)
+                .iter()
+                .fold(0.0, |s, r| s + r.2);
             let rounded = pyfmt::round4(area);
             if prev_area == Some(rounded) && i > max_iter {
                 break;
@@ -398,7 +502,8 @@ impl Beta {
                 upper = middle;
             }
         }
-        let mut ranges: Vec<Range> = items
+        let mut ranges: Vec<Range> = ranges
+            .into_items()
             .into_iter()
             .map(|(b, e, a)| Range::searched(b, e, a))
             .collect();
@@ -586,6 +691,112 @@ mod tests {
                 (got - want).abs() <= tol,
                 "I_{x}({a}, {b}) = {got}, want {want}"
             );
+        }
+    }
+
+    /// The likelihood as first written (an `Option` per point, then `np_sum` over the finite ones).
+    fn nnlf_direct(z: &[f64], theta: &[f64]) -> f64 {
+        let (a, b, loc, scale) = (theta[0], theta[1], theta[2], theta[3]);
+        if !(a > 0.0 && b > 0.0) || scale <= 0.0 {
+            return f64::INFINITY;
+        }
+        let lnb = ln_beta(a, b);
+        let mut n_bad = 0usize;
+        let mut finite = Vec::new();
+        for v in z {
+            let y = (v - loc) / scale;
+            match (0.0..=1.0).contains(&y).then(|| std_logpdf(y, a, b, lnb)) {
+                Some(l) if l.is_finite() => finite.push(l),
+                _ => n_bad += 1,
+            }
+        }
+        (-np_sum(&finite) + n_bad as f64 * LOG_XMAX * 100.0) + z.len() as f64 * scale.ln()
+    }
+
+    #[test]
+    fn moments_over_distinct_values_are_numpys_bit_for_bit() {
+        let mut rng = crate::density::rng::Rng::new(3);
+        for case in 0..100 {
+            let n = 2 + rng.below(3000) as usize;
+            let distinct = 1 + rng.below(if case % 2 == 0 { 40 } else { 3000 });
+            let z: Vec<f64> = (0..n)
+                .map(|_| rng.below(distinct) as f64 / distinct as f64)
+                .collect();
+            let nnlf = Nnlf::new(&z);
+            // The direct form, as first written.
+            let nf = n as f64;
+            let mu = np_sum(&z) / nf;
+            let d: Vec<f64> = z.iter().map(|v| v - mu).collect();
+            let pow_mean = |p: f64| np_sum(&d.iter().map(|v| v.powf(p)).collect::<Vec<_>>()) / nf;
+            let m2 = np_sum(&d.iter().map(|v| v * v).collect::<Vec<_>>()) / nf;
+            let want = (
+                pow_mean(3.0) / m2.powf(1.5),
+                pow_mean(4.0) / (m2 * m2) - 3.0,
+            );
+            let got = skew_kurtosis(&z, &nnlf.distinct, &nnlf.index);
+            assert_eq!(
+                (got.0.to_bits(), got.1.to_bits()),
+                (want.0.to_bits(), want.1.to_bits()),
+                "{got:?} vs {want:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn gathered_sum_is_numpys_sum_bit_for_bit() {
+        let mut rng = crate::density::rng::Rng::new(5);
+        for n in (0..300).chain([1000, 1023, 4097, 100_000]) {
+            let values: Vec<f64> = (0..37).map(|_| rng.standard_normal() * 1e3).collect();
+            let index: Vec<u32> = (0..n).map(|_| rng.below(37) as u32).collect();
+            let direct: Vec<f64> = index.iter().map(|&i| values[i as usize]).collect();
+            assert_eq!(
+                np_sum_gathered(&values, &index).to_bits(),
+                np_sum(&direct).to_bits(),
+                "n = {n}"
+            );
+        }
+    }
+
+    #[test]
+    fn likelihood_equals_the_direct_sum_bit_for_bit() {
+        let mut rng = crate::density::rng::Rng::new(11);
+        for case in 0..200 {
+            let n = 2 + rng.below(5000) as usize;
+            let distinct = 1 + rng.below(if case % 2 == 0 { 60 } else { 5000 });
+            let raw: Vec<f64> = (0..n).map(|_| rng.below(distinct) as f64 * 0.37).collect();
+            let (lo, hi) = raw
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
+                    (l.min(*v), h.max(*v))
+                });
+            if hi == lo {
+                continue;
+            }
+            let z: Vec<f64> = raw.iter().map(|v| (v - lo) / (hi - lo)).collect();
+            let mut nnlf = Nnlf::new(&z);
+            for _ in 0..20 {
+                // Shapes on both sides of 1, supports that cover the data or cut it.
+                let theta = [
+                    0.2 + 5.0 * rng.unit(),
+                    0.2 + 5.0 * rng.unit(),
+                    -0.2 + 0.25 * rng.unit(),
+                    0.9 + 0.4 * rng.unit(),
+                ];
+                let (fast, direct) = (nnlf.eval(&theta), nnlf_direct(&z, &theta));
+                assert_eq!(
+                    fast.to_bits(),
+                    direct.to_bits(),
+                    "{theta:?}: {fast} vs {direct}"
+                );
+            }
+            for theta in [
+                [1.0, 1.0, 0.0, 1.0],
+                [2.0, 3.0, 0.0, 1.0],
+                [-1.0, 1.0, 0.0, 1.0],
+            ] {
+                let (fast, direct) = (nnlf.eval(&theta), nnlf_direct(&z, &theta));
+                assert_eq!(fast.to_bits(), direct.to_bits(), "{theta:?}");
+            }
         }
     }
 

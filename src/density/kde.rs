@@ -225,6 +225,31 @@ impl GaussianKde {
         (linear + self.h * s) / self.size as f64
     }
 
+    /// `(cdf(x), cdf_integral(x))` with one `ndtr` per nearby kernel instead of two: both sums are
+    /// formed term by term as in [`Self::cdf`] and [`Self::cdf_integral`], so each is bit-identical to
+    /// the separate call. Auto selection's distance evaluates both at every distinct value.
+    pub fn cdf_and_integral(&self, x: f64) -> (f64, f64) {
+        let below = self.points.partition_point(|p| *p < x - CUTOFF_Z * self.h);
+        let full: u64 = self.counts[..below].iter().map(|c| *c as u64).sum();
+        let mut linear = 0.0;
+        for (p, c) in self.points[..below].iter().zip(&self.counts) {
+            linear += *c as f64 * (x - p);
+        }
+        let r = self.window(x - CUTOFF_Z * self.h, x + CUTOFF_Z * self.h);
+        let (mut s, mut g) = (0.0, 0.0);
+        for j in r {
+            let c = self.counts[j] as f64;
+            let z = (x - self.points[j]) / self.h;
+            let f = ndtr(z);
+            s += c * f;
+            g += c * (z * f + super::special::norm_pdf(z));
+        }
+        (
+            (full as f64 + s) / self.size as f64,
+            (linear + self.h * g) / self.size as f64,
+        )
+    }
+
     /// The `bandwidth` MLTK shows in `summary`: Scott's factor times the ddof-0 std (not the kernel's h).
     pub fn bandwidth(&self) -> f64 {
         self.factor * self.std
@@ -280,12 +305,14 @@ impl GaussianKde {
                 self.integrate(grid[bi], end)
             })
         };
-        let mut items = Vec::new();
+        let mut ranges = LevelRanges::new(&grid, &dens);
         for _ in 0..1000 {
             let middle = (upper + lower) / 2.0;
-            items = auc(&grid, &dens, middle, &integral);
             // Python's `sum` adds left to right.
-            let area = items.iter().fold(0.0, |s, r| s + r.2);
+            let area = ranges
+                .at(middle, &integral)
+                .iter()
+                .fold(0.0, |s, r| s + r.2);
             let rounded = pyfmt::round4(area);
             if prev_area == Some(rounded) {
                 break;
@@ -299,6 +326,7 @@ impl GaussianKde {
                 upper = middle;
             }
         }
+        let mut items = ranges.into_items();
         if let Some(first) = items.first_mut() {
             if first.0 <= self.min {
                 first.0 = f64::NEG_INFINITY;
@@ -376,6 +404,53 @@ pub(crate) fn linspace(start: f64, stop: f64, num: usize) -> Vec<f64> {
     let mut g: Vec<f64> = (0..num).map(|i| i as f64 * step + start).collect();
     g[num - 1] = stop;
     g
+}
+
+/// [`auc`] at the successive levels of a bisection. The ranges depend only on which grid points lie
+/// below the level, and that set is fixed by how many densities lie below it, so they are recomputed
+/// only when that number changes: MLTK's search runs up to 1,000 bisection steps, and most of them
+/// move the level between the same two densities. The ranges are the ones `auc` gives, bit for bit.
+pub(crate) struct LevelRanges<'a> {
+    grid: &'a [f64],
+    dens: &'a [f64],
+    /// The densities that can lie below a level (all but NaN), ascending.
+    sorted: Vec<f64>,
+    /// How many densities lay below the level of `items`.
+    below: Option<usize>,
+    items: Vec<(f64, f64, f64)>,
+}
+
+impl<'a> LevelRanges<'a> {
+    pub(crate) fn new(grid: &'a [f64], dens: &'a [f64]) -> Self {
+        let mut sorted: Vec<f64> = dens.iter().copied().filter(|d| !d.is_nan()).collect();
+        sorted.sort_by(f64::total_cmp);
+        LevelRanges {
+            grid,
+            dens,
+            sorted,
+            below: None,
+            items: Vec::new(),
+        }
+    }
+
+    /// `auc(grid, dens, level, integral)`.
+    pub(crate) fn at(
+        &mut self,
+        level: f64,
+        integral: &impl Fn(usize, usize, bool) -> f64,
+    ) -> &[(f64, f64, f64)] {
+        let below = self.sorted.partition_point(|d| *d < level);
+        if self.below != Some(below) {
+            self.items = auc(self.grid, self.dens, level, integral);
+            self.below = Some(below);
+        }
+        &self.items
+    }
+
+    /// The ranges of the last level.
+    pub(crate) fn into_items(self) -> Vec<(f64, f64, f64)> {
+        self.items
+    }
 }
 
 /// MLTK's `_get_auc` on a grid: maximal runs of grid points whose density is below `level`. A run closed
@@ -530,6 +605,73 @@ mod tests {
         let k = GaussianKde::fit(&values, 10_000, 1).unwrap();
         assert_eq!(k.size, 10_000);
         assert_eq!(k.cardinality, 20_000);
+    }
+
+    #[test]
+    fn cdf_and_integral_are_the_separate_calls_bit_for_bit() {
+        let floats: Vec<f64> = (0..500)
+            .map(|i| ((i * 7919) % 613) as f64 * 0.173)
+            .collect();
+        for data in [&A[..], &B[..], &C[..], &D[..], &floats[..]] {
+            let k = GaussianKde::fit(data, 10_000, 0).unwrap();
+            let (lo, hi) = (k.min - 50.0 * k.h, k.max + 50.0 * k.h);
+            for i in 0..=400 {
+                let x = lo + (hi - lo) * i as f64 / 400.0;
+                let (f, g) = k.cdf_and_integral(x);
+                assert_eq!(f.to_bits(), k.cdf(x).to_bits(), "F({x})");
+                assert_eq!(g.to_bits(), k.cdf_integral(x).to_bits(), "G({x})");
+            }
+        }
+    }
+
+    #[test]
+    fn level_ranges_are_auc_at_every_level() {
+        let mut rng = crate::density::rng::Rng::new(9);
+        for case in 0..50 {
+            let n = 50 + rng.below(300) as usize;
+            let grid = linspace(if case % 2 == 0 { 0.0 } else { -3.0 }, 7.0, n);
+            // Densities with ties, zeros, infinities and NaN.
+            let dens: Vec<f64> = (0..n)
+                .map(|i| match rng.below(20) {
+                    0 => f64::INFINITY,
+                    1 => f64::NAN,
+                    2 => 0.0,
+                    3..=6 => (i % 7) as f64 * 0.01,
+                    _ => rng.unit() * 0.1,
+                })
+                .collect();
+            let integral =
+                |b: usize, e: usize, mid: bool| grid[e] - grid[b] + if mid { 0.5 } else { 0.0 };
+            let mut ranges = LevelRanges::new(&grid, &dens);
+            let (mut lower, mut upper) = (0.0, 0.12);
+            for step in 0..200 {
+                let level = match step % 50 {
+                    7 => f64::NAN,
+                    8 => f64::INFINITY,
+                    _ => (upper + lower) / 2.0,
+                };
+                let want = auc(&grid, &dens, level, &integral);
+                let got = ranges.at(level, &integral).to_vec();
+                let bits = |v: &[(f64, f64, f64)]| -> Vec<[u64; 3]> {
+                    v.iter()
+                        .map(|r| [r.0.to_bits(), r.1.to_bits(), r.2.to_bits()])
+                        .collect()
+                };
+                assert_eq!(
+                    bits(&got),
+                    bits(&want),
+                    "case {case} step {step} level {level}"
+                );
+                if rng.below(2) == 0 {
+                    lower = level.min(upper);
+                } else {
+                    upper = level.max(lower);
+                }
+                if step % 40 == 39 {
+                    (lower, upper) = (0.0, 0.12);
+                }
+            }
+        }
     }
 
     #[test]

@@ -604,9 +604,11 @@ pub fn fmin(mut f: impl FnMut(&[f64]) -> f64, x0: &[f64]) -> FminResult {
     for k in 0..=n {
         fsim[k] = call(&sim[k], &mut ncalls).expect("initial simplex is within budget");
     }
+    // Reorders the vertices by value, moving them rather than copying.
     let sort = |sim: &mut Vec<Vec<f64>>, fsim: &mut Vec<f64>| {
         let ind = argsort(fsim);
-        *sim = ind.iter().map(|&i| sim[i].clone()).collect();
+        let mut old = std::mem::take(sim);
+        *sim = ind.iter().map(|&i| std::mem::take(&mut old[i])).collect();
         *fsim = ind.iter().map(|&i| fsim[i]).collect();
     };
     sort(&mut sim, &mut fsim);
@@ -635,14 +637,13 @@ pub fn fmin(mut f: impl FnMut(&[f64]) -> f64, x0: &[f64]) -> FminResult {
         for a in &mut xbar {
             *a /= n as f64;
         }
-        let last = sim[n].clone();
         // rho = 1, chi = 2, psi = 0.5, sigma = 0.5.
-        let xr = combine(2.0, &xbar, 1.0, &last);
+        let xr = combine(2.0, &xbar, 1.0, &sim[n]);
         let Some(fxr) = call(&xr, &mut ncalls) else {
             break 'iter;
         };
         if fxr < fsim[0] {
-            let xe = combine(3.0, &xbar, 2.0, &last);
+            let xe = combine(3.0, &xbar, 2.0, &sim[n]);
             let Some(fxe) = call(&xe, &mut ncalls) else {
                 break 'iter;
             };
@@ -659,7 +660,7 @@ pub fn fmin(mut f: impl FnMut(&[f64]) -> f64, x0: &[f64]) -> FminResult {
         } else {
             let mut doshrink = false;
             if fxr < fsim[n] {
-                let xc = combine(1.5, &xbar, 0.5, &last);
+                let xc = combine(1.5, &xbar, 0.5, &sim[n]);
                 let Some(fxc) = call(&xc, &mut ncalls) else {
                     break 'iter;
                 };
@@ -672,7 +673,7 @@ pub fn fmin(mut f: impl FnMut(&[f64]) -> f64, x0: &[f64]) -> FminResult {
             } else {
                 let xcc: Vec<f64> = xbar
                     .iter()
-                    .zip(&last)
+                    .zip(&sim[n])
                     .map(|(xb, l)| 0.5 * xb + 0.5 * l)
                     .collect();
                 let Some(fxcc) = call(&xcc, &mut ncalls) else {
@@ -687,12 +688,10 @@ pub fn fmin(mut f: impl FnMut(&[f64]) -> f64, x0: &[f64]) -> FminResult {
             }
             if doshrink {
                 for j in 1..=n {
-                    let s0 = sim[0].clone();
-                    sim[j] = s0
-                        .iter()
-                        .zip(&sim[j])
-                        .map(|(a, b)| a + 0.5 * (b - a))
-                        .collect();
+                    let (best, rest) = sim.split_at_mut(1);
+                    for (b, a) in rest[j - 1].iter_mut().zip(&best[0]) {
+                        *b = a + 0.5 * (*b - a);
+                    }
                     let Some(v) = call(&sim[j], &mut ncalls) else {
                         break 'iter;
                     };
