@@ -29,6 +29,14 @@ impl Normal {
     /// MLTK's ranges: `threshold=t` splits `t` over both tails and prints `t/2` unrounded;
     /// `lower_threshold`/`upper_threshold` print the threshold as given.
     pub fn boundaries(&self, threshold: Threshold) -> Vec<BoundaryRange> {
+        let mut out = Vec::with_capacity(2);
+        self.boundaries_into(threshold, &mut out);
+        out
+    }
+
+    /// [`Normal::boundaries`], appended to `out`.
+    #[inline]
+    pub fn boundaries_into(&self, threshold: Threshold, out: &mut Vec<BoundaryRange>) {
         let lower = |l: f64, area: f64| BoundaryRange {
             begin: f64::NEG_INFINITY,
             end: self.ppf(l),
@@ -44,10 +52,10 @@ impl Normal {
             begin_integral: false,
         };
         match threshold {
-            Threshold::Total(t) => vec![lower(t / 2.0, t / 2.0), upper(t / 2.0, t / 2.0)],
-            Threshold::Lower(l) => vec![lower(l, l)],
-            Threshold::Upper(u) => vec![upper(u, u)],
-            Threshold::LowerUpper(l, u) => vec![lower(l, l), upper(u, u)],
+            Threshold::Total(t) => out.extend([lower(t / 2.0, t / 2.0), upper(t / 2.0, t / 2.0)]),
+            Threshold::Lower(l) => out.push(lower(l, l)),
+            Threshold::Upper(u) => out.push(upper(u, u)),
+            Threshold::LowerUpper(l, u) => out.extend([lower(l, l), upper(u, u)]),
         }
     }
 
