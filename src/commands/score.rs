@@ -6,6 +6,7 @@
 //! process, on first use, and every later row of that group reuses it.
 
 use super::rows::write_field;
+use crate::density::normal::Tails;
 use crate::density::pyfmt::Short;
 use crate::density::rng::Rng;
 use crate::density::{Area, BoundaryRange, is_outlier, pyfmt};
@@ -196,24 +197,27 @@ impl CellScratch {
             self.area_short = Short::new(&self.area_text);
             self.area = Some(key);
         }
-        let begin = pyfmt::bound_short(b.begin, b.begin_integral);
-        let end = pyfmt::bound_short(b.end, b.end_integral);
-        if let (Some(x), Some(y), Some(a)) = (begin, end, self.area_short) {
-            // The common case: three fixed-size copies into a line buffer, one copy out.
-            let mut line = [0u8; 3 * 24 + 2];
-            let mut n = 0;
-            for (i, t) in [x, y, a].iter().enumerate() {
-                if i > 0 {
-                    line[n] = b':';
-                    n += 1;
-                }
-                line[n..n + 24].copy_from_slice(&t.bytes);
-                n += t.len;
+        // The common case: the text is written straight into the reply, with no copy in between.
+        let start = out.len();
+        out.resize(start + 2 * 24 + 2 + 24, 0);
+        let line = &mut out[start..];
+        let fast = self.area_short.and_then(|a| {
+            let mut n = pyfmt::bound_into(b.begin, b.begin_integral, line)?;
+            line[n] = b':';
+            n += 1;
+            n += pyfmt::bound_into(b.end, b.end_integral, &mut line[n..])?;
+            line[n] = b':';
+            n += 1;
+            line[n..n + 24].copy_from_slice(&a.bytes);
+            Some(n + a.len)
+        });
+        match fast {
+            Some(n) => out.truncate(start + n),
+            None => {
+                out.truncate(start);
+                b.write_bounds_bytes(out);
+                out.extend_from_slice(&self.area_text);
             }
-            out.extend_from_slice(&line[..n]);
-        } else {
-            b.write_bounds_bytes(out);
-            out.extend_from_slice(&self.area_text);
         }
     }
 }
@@ -329,6 +333,8 @@ pub struct Scorer {
     use_stored: bool,
     /// Built on a group's second use: a million groups cost four bytes and a bit each until then.
     texts: GroupTexts,
+    /// Per threshold, its Normal tails (the same for every Normal group).
+    tails: Vec<Tails>,
     key: Vec<u8>,
     rng: Rng,
     pub issues: RowIssues,
@@ -344,7 +350,14 @@ impl Scorer {
             entry: vec![0; body.len()],
             ..Default::default()
         };
+        let tails = settings
+            .thresholds
+            .items
+            .iter()
+            .map(|&t| Tails::new(t))
+            .collect();
         Scorer {
+            tails,
             settings,
             key_canon: body.key_canon.clone(),
             groups: body,
@@ -455,18 +468,13 @@ impl Scorer {
         self.groups.table().prefetch_record(h);
     }
 
-    /// The group of `key` (whose hash may be known already); the last key looked up is remembered.
+    /// The group of `key`; the last key looked up is remembered.
     #[inline]
-    fn lookup(&mut self, key: &[u8], hash: Option<u64>) -> Option<GroupRef> {
+    fn lookup(&mut self, key: &[u8]) -> Option<GroupRef> {
         match &mut self.last {
             Some((k, g)) if *k == key => *g,
             last => {
-                let table = self.groups.table();
-                let g = match hash {
-                    Some(h) => table.find_hashed(key, h),
-                    None => table.find(key),
-                }
-                .map(GroupRef::from);
+                let g = self.groups.find(key);
                 match last {
                     Some((k, last)) => {
                         k.clear();
@@ -511,11 +519,13 @@ impl Scorer {
             }
         }?;
         let g = match pre {
-            Some((key, h)) => self.lookup(key, Some(h)),
+            // Rows read ahead are a large model's, whose consecutive rows rarely share a group, and
+            // their slots and records are in cache already: no remembering of the last key.
+            Some((key, h)) => self.groups.table().find_hashed(key, h).map(GroupRef::from),
             None => {
                 let mut key = std::mem::take(&mut self.key);
                 self.row_key(cols, rec, &mut key);
-                let g = self.lookup(&key, None);
+                let g = self.lookup(&key);
                 self.key = key;
                 g
             }
@@ -639,7 +649,20 @@ impl Scorer {
         let nt = self.settings.thresholds.items.len();
         // A group's first row: its cells go straight into the reply (sampled values need the
         // ranges kept, so they always build them).
-        let e = if self.texts.first_use(r.group()) && !self.settings.sample {
+        let first = self.texts.first_use(r.group()) && !self.settings.sample;
+        let normal = self.groups.normal(r).filter(|_| first);
+        let e = if let (Some(normal), [tails]) = (normal, &self.tails[..]) {
+            // A Normal group's first row under one threshold: its ranges on the stack.
+            let (ranges, n) = normal.ranges(tails);
+            let ranges = &ranges[..n];
+            out.extend_from_slice(if is_outlier(ranges, x) {
+                b",1.0"
+            } else {
+                b",0.0"
+            });
+            write_cells(out, ranges, &[0, n as u32], &mut self.texts.cell);
+            None
+        } else if first {
             let t = &mut self.texts;
             t.scratch.clear();
             t.scratch_offsets.clear();

@@ -194,20 +194,23 @@ impl Short {
     }
 }
 
-/// `repr(round(v, 4))` when the integer path decides it: |n| < 10^15, so n/10^4 has at most 15
-/// significant digits, no shorter text names the same double, and repr prints exactly those digits
-/// in fixed notation (1e-4 <= |n/10^4| < 1e16). `None` for ties and huge values.
+/// `repr(round(v, 4))` when the integer path decides it, written at the start of `b` (24 bytes or
+/// more); returns its length. |n| < 10^15, so n/10^4 has at most 15 significant digits, no shorter text
+/// names the same double, and repr prints exactly those digits in fixed notation
+/// (1e-4 <= |n/10^4| < 1e16). `None` (nothing written) for ties and huge values.
 #[inline]
-fn round4_short(v: f64) -> Option<Short> {
+pub fn round4_into(v: f64, b: &mut [u8]) -> Option<usize> {
     let n = round4_units(v)?;
+    let b = &mut b[..24];
     if n == 0 {
-        return Short::new(if v.is_sign_negative() {
+        let t: &[u8; 4] = if v.is_sign_negative() {
             b"-0.0"
         } else {
-            b"0.0"
-        });
+            b"0.0\0"
+        };
+        b[..4].copy_from_slice(t);
+        return Some(if v.is_sign_negative() { 4 } else { 3 });
     }
-    let mut b = [b'0'; 24];
     let mut len = usize::from(n < 0);
     b[0] = b'-';
     let a = n.unsigned_abs();
@@ -236,10 +239,7 @@ fn round4_short(v: f64) -> Option<Short> {
         f if f % 10 == 0 => 3,
         _ => 4,
     };
-    Some(Short {
-        bytes: b,
-        len: len + 1 + keep,
-    })
+    Some(len + 1 + keep)
 }
 
 const POW10: [u64; 12] = [
@@ -267,8 +267,9 @@ const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
 /// Writes `repr(round(v, 4))` for a finite `v`.
 #[inline]
 pub fn write_round4_bytes(out: &mut Vec<u8>, v: f64) {
-    match round4_short(v) {
-        Some(t) => out.extend_from_slice(&t.bytes[..t.len]),
+    let mut b = [0; 24];
+    match round4_into(v, &mut b) {
+        Some(n) => out.extend_from_slice(&b[..n]),
         None => write_repr_bytes(out, round4(v)),
     }
 }
@@ -296,18 +297,26 @@ pub fn write_bound_bytes(out: &mut Vec<u8>, v: f64, integral: bool) {
     }
 }
 
-/// [`write_bound_bytes`]'s text in a fixed buffer, for the common cases: open ends, NaN and values
-/// the integer rounding decides. `None` for the rest (integral values, ties, huge values).
+/// [`write_bound_bytes`]'s text written at the start of `b` (24 bytes or more), for the common cases:
+/// open ends, NaN and values the integer rounding decides; returns its length. `None` for the rest
+/// (integral values, ties, huge values).
 #[inline]
-pub fn bound_short(v: f64, integral: bool) -> Option<Short> {
+pub fn bound_into(v: f64, integral: bool, b: &mut [u8]) -> Option<usize> {
     if v.is_infinite() {
-        Short::new(if v > 0.0 { b"Infinity" } else { b"-Infinity" })
+        let (t, n): (&[u8; 9], usize) = if v > 0.0 {
+            (b"Infinity\0", 8)
+        } else {
+            (b"-Infinity", 9)
+        };
+        b[..9].copy_from_slice(t);
+        Some(n)
     } else if v.is_nan() {
-        Short::new(b"nan")
+        b[..3].copy_from_slice(b"nan");
+        Some(3)
     } else if integral {
         None
     } else {
-        round4_short(v)
+        round4_into(v, b)
     }
 }
 
@@ -479,8 +488,9 @@ mod fast_tests {
             for integral in [false, true] {
                 let mut b = Vec::new();
                 write_bound_bytes(&mut b, v, integral);
-                if let Some(t) = bound_short(v, integral) {
-                    assert_eq!(&t.bytes[..t.len], &b[..], "{v:e}");
+                let mut t = [0; 24];
+                if let Some(n) = bound_into(v, integral, &mut t) {
+                    assert_eq!(&t[..n], &b[..], "{v:e}");
                 }
             }
         }

@@ -186,6 +186,15 @@ impl FlatDensity {
         }
     }
 
+    /// A group's distribution if it is a Normal (with no stored boundaries).
+    #[inline]
+    pub fn normal(&self, r: GroupRef) -> Option<crate::density::normal::Normal> {
+        (r.0.kind == table::KIND_NORMAL).then_some(crate::density::normal::Normal {
+            mean: r.0.a,
+            std: r.0.b,
+        })
+    }
+
     /// A group's stored boundaries, per threshold (empty when left out; see `store`).
     #[inline]
     pub fn boundaries(&self, r: GroupRef) -> &[Vec<BoundaryRange>] {
