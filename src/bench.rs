@@ -42,6 +42,11 @@ pub struct Options {
     pub latency_runs: usize,
     /// Only the 168-group fit cases, `rounds` rounds of them (best counts), for iterating on fit.
     pub fit_only: bool,
+    /// Only the many-groups cases (fit, model load, apply), with the 168-group apply norm in the same
+    /// rounds for the ratio.
+    pub only_groups: bool,
+    /// Keep the models here and reuse any already fitted (default: a temporary directory).
+    pub models: Option<PathBuf>,
 }
 
 impl Options {
@@ -56,6 +61,8 @@ impl Options {
                 rounds: 2,
                 latency_runs: 5,
                 fit_only: false,
+                only_groups: false,
+                models: None,
             }
         } else {
             Options {
@@ -67,6 +74,8 @@ impl Options {
                 rounds: 3,
                 latency_runs: 11,
                 fit_only: false,
+                only_groups: false,
+                models: None,
             }
         }
     }
@@ -474,7 +483,10 @@ pub fn run(opts: &Options, out: &mut impl Write) -> Result<(), Box<dyn std::erro
     let work = tempfile::Builder::new()
         .prefix("smbdensity-bench")
         .tempdir()?;
-    let models = work.path().join("lookups");
+    let models = opts
+        .models
+        .clone()
+        .unwrap_or_else(|| work.path().join("lookups"));
     let dispatch = work.path().join("dispatch");
     std::fs::create_dir_all(&models)?;
     std::fs::create_dir_all(&dispatch)?;
@@ -500,10 +512,26 @@ pub fn run(opts: &Options, out: &mut impl Write) -> Result<(), Box<dyn std::erro
     let proj_pool = pool(projected, opts.rows);
     let rows = opts.rows;
 
+    let model_size = |name: &str| {
+        std::fs::metadata(models.join(format!("__smbdensity_{name}.model")))
+            .map(|m| m.len())
+            .ok()
+    };
+
     // Models for apply: fitted on one pool's worth of rows, untimed.
     progress("fitting the apply models");
+    let dists: &[&str] = if opts.only_groups {
+        &["norm"]
+    } else {
+        &FIT_DISTS
+    };
     let mut model_ok = Vec::new();
-    for d in FIT_DISTS {
+    for &d in dists {
+        if model_size(&format!("bench_{d}")).is_some() {
+            progress(&format!("reusing model bench_{d}"));
+            model_ok.push((d, None));
+            continue;
+        }
         let line =
             format!(r#"fit smbdensity count by "HourOfDay,DayOfWeek" dist={d} into bench_{d}"#);
         let r = converse(
@@ -518,14 +546,22 @@ pub fn run(opts: &Options, out: &mut impl Write) -> Result<(), Box<dyn std::erro
 
     let mut table: Vec<Row> = Vec::new();
     // Apply and pass-through cases, in rounds, best round counts.
-    let mut cases: Vec<(String, String, bool)> = vec![
-        ("pass-through raw".into(), "__passthrough_raw".into(), false),
-        ("pass-through csv".into(), "__passthrough_csv".into(), false),
-    ];
+    let mut cases: Vec<(String, String, bool)> = if opts.only_groups {
+        Vec::new()
+    } else {
+        vec![
+            ("pass-through raw".into(), "__passthrough_raw".into(), false),
+            ("pass-through csv".into(), "__passthrough_csv".into(), false),
+        ]
+    };
     let mut na_rows = Vec::new();
     for (d, err) in &model_ok {
         match err {
             None => {
+                if opts.only_groups {
+                    // Run in the many-groups rounds below, next to the case it is compared with.
+                    continue;
+                }
                 cases.push((format!("apply {d}"), format!("apply bench_{d}"), false));
                 if *d == "norm" {
                     cases.push((
@@ -590,12 +626,16 @@ pub fn run(opts: &Options, out: &mut impl Write) -> Result<(), Box<dyn std::erro
     table.extend(na_rows);
 
     // Fit: 168 groups, end to end including the scored rows, with the child's peak RSS.
-    let fit_pool = if opts.fit_rows > opts.rows {
+    let fit_pool = if opts.fit_rows > opts.rows && !opts.only_groups {
         pool(full, opts.fit_rows)
     } else {
         full_pool.clone()
     };
-    let (fit_rows, fit_secs) = fit_cases(opts, &models, &dispatch, &fit_pool, 1);
+    let (fit_rows, fit_secs) = if opts.only_groups {
+        (Vec::new(), Vec::new())
+    } else {
+        fit_cases(opts, &models, &dispatch, &fit_pool, 1)
+    };
     table.extend(fit_rows);
     drop(fit_pool);
 
@@ -608,29 +648,30 @@ pub fn run(opts: &Options, out: &mut impl Write) -> Result<(), Box<dyn std::erro
         projected: false,
     };
     let line = r#"fit smbdensity count by "src,HourOfDay,DayOfWeek" dist=norm into bench_many"#;
-    let r = converse(
-        exe,
-        line,
-        &models,
-        &dispatch,
-        &Source::Lazy {
-            shape: many,
+    let many_ok = if model_size("bench_many").is_some() {
+        progress("reusing model bench_many");
+        true
+    } else {
+        let r = converse(
+            exe,
+            line,
+            &models,
+            &dispatch,
+            &Source::Lazy {
+                shape: many,
+                rows: many_rows,
+            },
+        );
+        let ok = r.error.is_none();
+        table.push(Row {
+            case: format!("fit norm, {groups} groups"),
             rows: many_rows,
-        },
-    );
-    let many_ok = r.error.is_none();
-    table.push(Row {
-        case: format!("fit norm, {groups} groups"),
-        rows: many_rows,
-        na: r.error.clone().map(|e| format!("error: {e}")),
-        run: Some(r),
-    });
-    let mut notes = Vec::new();
-    let model_size = |name: &str| {
-        std::fs::metadata(models.join(format!("__smbdensity_{name}.model")))
-            .map(|m| m.len())
-            .ok()
+            na: r.error.clone().map(|e| format!("error: {e}")),
+            run: Some(r),
+        });
+        ok
     };
+    let mut notes = Vec::new();
     if many_ok {
         if let Some(size) = model_size("bench_many") {
             notes.push(format!(
@@ -676,12 +717,25 @@ pub fn run(opts: &Options, out: &mut impl Write) -> Result<(), Box<dyn std::erro
         ));
         let many_pool = pool(many, opts.rows);
         let mut runs = Vec::new();
+        let mut runs168 = Vec::new();
         for round in 0..opts.rounds {
             progress(&format!(
                 "apply on {groups} groups, round {}/{}",
                 round + 1,
                 opts.rounds
             ));
+            if opts.only_groups {
+                runs168.push(converse(
+                    exe,
+                    "apply bench_norm",
+                    &models,
+                    &dispatch,
+                    &Source::Pool {
+                        bodies: &full_pool,
+                        rows,
+                    },
+                ));
+            }
             runs.push(converse(
                 exe,
                 "apply bench_many",
@@ -693,13 +747,39 @@ pub fn run(opts: &Options, out: &mut impl Write) -> Result<(), Box<dyn std::erro
                 },
             ));
         }
+        if opts.only_groups {
+            let b = best(&runs168);
+            table.push(Row {
+                case: "apply norm".into(),
+                rows,
+                na: b.error.clone().map(|e| format!("error: {e}")),
+                run: Some(b),
+            });
+        }
         let b = best(&runs);
+        let case = format!("apply norm, {groups} groups");
         table.push(Row {
-            case: format!("apply norm, {groups} groups"),
+            case: case.clone(),
             rows,
             na: b.error.clone().map(|e| format!("error: {e}")),
             run: Some(b),
         });
+        let secs = |case: &str| {
+            table
+                .iter()
+                .find(|r| r.case == case && r.na.is_none())
+                .and_then(|r| r.run.as_ref().map(|run| run.secs))
+        };
+        if let (Some(m), Some(s)) = (secs(&case), secs("apply norm")) {
+            notes.push(format!(
+                "apply on {groups} groups / apply norm (168 groups), same rows: {:.2}x (target <= 1.5)",
+                m / s
+            ));
+        }
+    }
+    if opts.only_groups {
+        print_table(out, &table, &notes)?;
+        return Ok(());
     }
 
     // Latency: the hourly detection on a 168-group model.

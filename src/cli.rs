@@ -25,9 +25,11 @@ For people:
       Print deterministic sample data (the demo's): training days, or with --detection the day after,
       which holds an injected lateral-movement burst.
   smbdensity bench [--quick] [--rows N] [--fit-rows N] [--hosts N] [--rounds N] [--fit-only]
+                   [--only groups] [--models DIR]
       Benchmark fit and apply through the real protocol pipe against two pass-through baselines;
       prints rows/s, ratios and peak RSS (see docs/performance.md). --fit-only: only the 168-group
-      fit of each distribution, --rounds times (best counts).
+      fit of each distribution, --rounds times (best counts). --only groups runs just the
+      many-groups cases; --models DIR keeps the models there and reuses those already fitted.
 
   smbdensity quality [--hosts N] [--seeds 1,2,3] [--out DIR] [--readme FILE] [--timing HOSTS]
       The labelled benchmark: a synthetic enterprise with 60 attack episodes per seed, scored by the
@@ -201,12 +203,19 @@ fn sample_cmd(args: &[String]) -> Result<i32, String> {
 fn bench_cmd(args: &[String]) -> Result<i32, String> {
     let (pos, opts) = options(
         args,
-        &["--rows", "--fit-rows", "--hosts", "--rounds"],
+        &[
+            "--rows",
+            "--fit-rows",
+            "--hosts",
+            "--rounds",
+            "--only",
+            "--models",
+        ],
         &["--quick", "--fit-only"],
     )?;
     if !pos.is_empty() {
         return Err(
-            "usage: smbdensity bench [--quick] [--rows N] [--fit-rows N] [--hosts N] [--rounds N] [--fit-only]"
+            "usage: smbdensity bench [--quick] [--rows N] [--fit-rows N] [--hosts N] [--rounds N] [--fit-only] [--only groups] [--models DIR]"
                 .into(),
         );
     }
@@ -219,6 +228,9 @@ fn bench_cmd(args: &[String]) -> Result<i32, String> {
             "--fit-rows" => o.fit_rows = number(&k, &v)?,
             "--hosts" => o.many_hosts = number(&k, &v)?,
             "--rounds" => o.rounds = number::<usize>(&k, &v)?.max(1),
+            "--only" if v == "groups" => o.only_groups = true,
+            "--only" => return Err(format!("--only takes \"groups\", got \"{v}\"")),
+            "--models" => o.models = Some(PathBuf::from(v)),
             _ => {}
         }
     }

@@ -17,6 +17,9 @@ use crate::protocol::body::{BodyReader, body_writer};
 use crate::protocol::metadata::Reply;
 use crate::spl::{self, ApplyArgs};
 
+/// Rows read ahead of scoring for a large model (see `execute`).
+const AHEAD: usize = 8;
+
 pub struct Apply {
     args: ApplyArgs,
     ctx: Context,
@@ -278,14 +281,40 @@ impl SearchCommand for Apply {
                     .chain(out_cols.iter().map(|c| c.as_bytes())),
             );
             scorer.issues.start_chunk();
-            let mut rec = csv::ByteRecord::new();
-            while reader
-                .read(&mut rec)
-                .map_err(|source| Error::Body { chunk, source })?
-            {
+            // With a large model, rows are read a few ahead of scoring: each row's index slots are
+            // prefetched when it is read and its record halfway, so the memory waits overlap.
+            let ahead = if scorer.wants_prefetch() { AHEAD } else { 1 };
+            let mut ring = vec![(csv::ByteRecord::new(), Vec::new(), 0u64); ahead];
+            let (mut head, mut queued, mut more) = (0, 0, true);
+            loop {
+                while more && queued < ahead {
+                    let (rec, key, hash) = &mut ring[(head + queued) % ahead];
+                    more = reader
+                        .read(rec)
+                        .map_err(|source| Error::Body { chunk, source })?;
+                    if more && ahead > 1 {
+                        *hash = scorer.prefetch_slot(&cols, rec, key);
+                        queued += 1;
+                        if queued > ahead / 2 {
+                            scorer.prefetch_record(ring[(head + queued - 1 - ahead / 2) % ahead].2);
+                        }
+                    } else if more {
+                        queued += 1;
+                    }
+                }
+                if queued == 0 {
+                    break;
+                }
+                let (rec, key, hash) = &ring[head];
+                head = (head + 1) % ahead;
+                queued -= 1;
                 let row_start = buf.len();
-                rows::write_input(&mut buf, bytes, &rec, (!all_kept).then_some(&kept[..]));
-                scorer.append_cells(&header, &cols, &rec, &mut buf);
+                rows::write_input(&mut buf, bytes, rec, (!all_kept).then_some(&kept[..]));
+                if ahead > 1 {
+                    scorer.append_cells_keyed(&header, &cols, rec, key, *hash, &mut buf);
+                } else {
+                    scorer.append_cells(&header, &cols, rec, &mut buf);
+                }
                 if kept.is_empty() {
                     // No input column precedes the outputs: drop the first cell's comma.
                     buf.remove(row_start);

@@ -6,9 +6,11 @@
 //! process, on first use, and every later row of that group reuses it.
 
 use super::rows::write_field;
+use crate::density::normal::Tails;
+use crate::density::pyfmt::Short;
 use crate::density::rng::Rng;
-use crate::density::{BoundaryRange, is_outlier, pyfmt};
-use crate::model::{FlatDensity, KeyCanon};
+use crate::density::{Area, BoundaryRange, is_outlier, pyfmt};
+use crate::model::{FlatDensity, GroupRef, KeyCanon};
 use crate::protocol::body::{FieldValue, Header, field_value};
 use crate::spl::ThresholdSet;
 
@@ -144,11 +146,15 @@ pub struct Columns {
     by: Vec<Option<usize>>,
 }
 
-/// The outputs of the groups used so far under the current thresholds, built on a group's first use
-/// into shared arenas (no allocation per group).
+/// The outputs of groups under the current thresholds. A group's first row gets its cells written
+/// straight into the reply; from its second row on they are built once into shared arenas (no
+/// allocation per group) and copied. With a million groups most rows are their group's only one in a
+/// search, and nothing is kept for them.
 #[derive(Default)]
 struct GroupTexts {
-    /// Per group: its entry number plus one, or 0 until built.
+    /// One bit per group: it had a row already.
+    seen: Vec<u64>,
+    /// Per group: its entry number plus one, or 0 until built (only read for groups seen before).
     entry: Vec<u32>,
     /// Per entry, `thresholds + 1` offsets into `ranges`: threshold `k`'s ranges run from the `k`th to
     /// the next.
@@ -159,11 +165,61 @@ struct GroupTexts {
     /// The `BoundaryRanges` and `__mv_BoundaryRanges` cells of every entry as CSV bytes, each preceded
     /// by a comma.
     cells: Vec<u8>,
-    /// Scratch: one threshold's raw text and mv cells.
-    text: Vec<u8>,
-    mv: Vec<u8>,
-    /// Scratch: the mv cells, CSV-quoted, of the thresholds before the last.
-    mv_cells: Vec<u8>,
+    /// Scratch: the ranges and offsets of a group written straight into the reply.
+    scratch: Vec<BoundaryRange>,
+    scratch_offsets: Vec<u32>,
+    /// Scratch for [`write_cells`].
+    cell: CellScratch,
+}
+
+#[derive(Default)]
+struct CellScratch {
+    /// Where each line of the `BoundaryRanges` cells just written lies in the output.
+    lines: Vec<(usize, usize)>,
+    /// The last area written, as (kind, bits), and its text: a threshold's ranges share their area.
+    area: Option<(u8, u64)>,
+    area_text: Vec<u8>,
+    area_short: Option<Short>,
+}
+
+impl CellScratch {
+    /// Appends one range's text, `begin:end:area`.
+    #[inline]
+    fn write_line(&mut self, b: &BoundaryRange, out: &mut Vec<u8>) {
+        let key = match b.area {
+            Area::Exact(v) => (0, v.to_bits()),
+            Area::Rounded(v) => (1, v.to_bits()),
+            Area::Zero => (2, 0),
+        };
+        if self.area != Some(key) {
+            self.area_text.clear();
+            b.area.write_bytes(&mut self.area_text);
+            self.area_short = Short::new(&self.area_text);
+            self.area = Some(key);
+        }
+        // The common case: the text is written straight into the reply, with no copy in between.
+        let start = out.len();
+        out.resize(start + 2 * 24 + 2 + 24, 0);
+        let line = &mut out[start..];
+        let fast = self.area_short.and_then(|a| {
+            let mut n = pyfmt::bound_into(b.begin, b.begin_integral, line)?;
+            line[n] = b':';
+            n += 1;
+            n += pyfmt::bound_into(b.end, b.end_integral, &mut line[n..])?;
+            line[n] = b':';
+            n += 1;
+            line[n..n + 24].copy_from_slice(&a.bytes);
+            Some(n + a.len)
+        });
+        match fast {
+            Some(n) => out.truncate(start + n),
+            None => {
+                out.truncate(start);
+                b.write_bounds_bytes(out);
+                out.extend_from_slice(&self.area_text);
+            }
+        }
+    }
 }
 
 impl GroupTexts {
@@ -173,100 +229,94 @@ impl GroupTexts {
         let o = e * (nt + 1) + k;
         &self.ranges[self.range_offsets[o] as usize..self.range_offsets[o + 1] as usize]
     }
+
+    /// Marks group `g` used; true when it was not before.
+    #[inline]
+    fn first_use(&mut self, g: usize) -> bool {
+        let (w, bit) = (g / 64, 1u64 << (g % 64));
+        let first = self.seen[w] & bit == 0;
+        self.seen[w] |= bit;
+        first
+    }
 }
 
-/// The groups' keys, looked up without owning a copy: an open-addressing table over the model's key
-/// buffer (linear probing, at most half full). A slot holds the group number plus one in its low 32
-/// bits (0: empty, so the table starts as untouched zero pages) and the high half of the key's hash in
-/// its high 32 bits, so probing past other keys reads no key bytes.
-struct GroupIndex {
-    slots: Vec<u64>,
-    mask: usize,
-    hasher: foldhash::fast::FixedState,
+/// Appends a group's ranges per threshold to `ranges`, and `thresholds + 1` offsets into it to
+/// `offsets`. Models may leave out boundaries that are cheap to recompute (see `model::store`).
+#[inline]
+fn group_ranges(
+    groups: &FlatDensity,
+    settings: &Settings,
+    use_stored: bool,
+    r: GroupRef,
+    ranges: &mut Vec<BoundaryRange>,
+    offsets: &mut Vec<u32>,
+) {
+    let nt = settings.thresholds.items.len();
+    let stored = groups.boundaries(r);
+    offsets.push(ranges.len() as u32);
+    if use_stored && !stored.is_empty() {
+        for b in stored.iter().take(nt) {
+            ranges.extend_from_slice(b);
+            offsets.push(ranges.len() as u32);
+        }
+        for _ in stored.len()..nt {
+            offsets.push(ranges.len() as u32);
+        }
+    } else {
+        let dist = groups.dist(r);
+        for th in &settings.thresholds.items {
+            dist.boundaries_into(*th, groups.integral_feature, ranges);
+            offsets.push(ranges.len() as u32);
+        }
+    }
 }
 
-const EMPTY_SLOT: u64 = 0;
-
-impl GroupIndex {
-    /// Indexes every group of `flat`; of groups with equal keys the last one wins.
-    fn new(flat: &FlatDensity) -> GroupIndex {
-        let n = flat.len();
-        assert!(
-            n < u32::MAX as usize,
-            "too many groups for a u32 group number"
-        );
-        let cap = (n * 2).next_power_of_two().max(2);
-        let mut index = GroupIndex {
-            slots: vec![EMPTY_SLOT; cap],
-            mask: cap - 1,
-            hasher: foldhash::fast::FixedState::with_seed(0x736d_6264_656e_7331),
-        };
-        // Hash all keys first (a sequential pass over the key buffer), then insert in batches whose
-        // home slots are prefetched, so the random slot accesses overlap.
-        const BATCH: usize = 16;
-        let mut hashes = [0u64; BATCH];
-        let mut start = 0;
-        while start < n {
-            let end = (start + BATCH).min(n);
-            for g in start..end {
-                let h = index.hash(flat.key(g));
-                hashes[g - start] = h;
-                index.prefetch(h as usize & index.mask);
-            }
-            for g in start..end {
-                index.insert(flat, g, hashes[g - start]);
-            }
-            start = end;
+/// Appends the `BoundaryRanges` cells (one per threshold) and then the `__mv_BoundaryRanges` cells of
+/// ranges split by `offsets`, each preceded by a comma, as the CSV writer would write them.
+///
+/// A range's text (`begin:end:area`) is made of digits, `-`, `+`, `.`, `e`, `Infinity`, `nan` and `:`
+/// only, so the `\n` that joins a cell's lines is the only byte the writer quotes, and an mv value
+/// (each line in `$`, joined by `;`) has no `$` to double and nothing to quote.
+#[inline]
+fn write_cells(out: &mut Vec<u8>, ranges: &[BoundaryRange], offsets: &[u32], s: &mut CellScratch) {
+    s.lines.clear();
+    for w in offsets.windows(2) {
+        let rs = &ranges[w[0] as usize..w[1] as usize];
+        let quoted = rs.len() > 1;
+        out.push(b',');
+        if quoted {
+            out.push(b'"');
         }
-        index
-    }
-
-    #[inline]
-    fn prefetch(&self, i: usize) {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `i` is within `slots`; a prefetch has no other effect.
-        unsafe {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            _mm_prefetch::<_MM_HINT_T0>(self.slots.as_ptr().add(i).cast());
+        for (i, b) in rs.iter().enumerate() {
+            if i > 0 {
+                out.push(b'\n');
+            }
+            let line = out.len();
+            s.write_line(b, out);
+            debug_assert!(
+                !out[line..]
+                    .iter()
+                    .any(|c| matches!(c, b',' | b'"' | b'\n' | b'\r' | b'$')),
+                "range text {:?}",
+                String::from_utf8_lossy(&out[line..])
+            );
+            s.lines.push((line, out.len()));
+        }
+        if quoted {
+            out.push(b'"');
         }
     }
-
-    fn insert(&mut self, flat: &FlatDensity, g: usize, h: u64) {
-        let tag = h & !0xffff_ffff;
-        let mut i = h as usize & self.mask;
-        loop {
-            let s = self.slots[i];
-            if s == EMPTY_SLOT
-                || (s & !0xffff_ffff == tag
-                    && flat.key((s & 0xffff_ffff) as usize - 1) == flat.key(g))
-            {
-                self.slots[i] = tag | (g as u64 + 1);
-                return;
+    let mut lines = s.lines.iter();
+    for w in offsets.windows(2) {
+        out.push(b',');
+        for i in 0..w[1] - w[0] {
+            if i > 0 {
+                out.push(b';');
             }
-            i = (i + 1) & self.mask;
-        }
-    }
-
-    #[inline]
-    fn hash(&self, key: &[u8]) -> u64 {
-        use std::hash::BuildHasher;
-        self.hasher.hash_one(key)
-    }
-
-    #[inline]
-    fn get(&self, flat: &FlatDensity, key: &[u8]) -> Option<u32> {
-        let h = self.hash(key);
-        let tag = h & !0xffff_ffff;
-        let mut i = h as usize & self.mask;
-        loop {
-            let s = self.slots[i];
-            if s == EMPTY_SLOT {
-                return None;
-            }
-            if s & !0xffff_ffff == tag && flat.key((s & 0xffff_ffff) as usize - 1) == key {
-                return Some(s as u32 - 1);
-            }
-            i = (i + 1) & self.mask;
+            let &(a, b) = lines.next().expect("one line per range");
+            out.push(b'$');
+            out.extend_from_within(a..b);
+            out.push(b'$');
         }
     }
 }
@@ -275,16 +325,16 @@ impl GroupIndex {
 pub struct Scorer {
     pub settings: Settings,
     groups: FlatDensity,
-    index: GroupIndex,
     /// The key and group of the last row looked up: rows arrive grouped by time, so runs are common.
-    last: Option<(Vec<u8>, Option<u32>)>,
-    integral: bool,
+    last: Option<(Vec<u8>, Option<GroupRef>)>,
     /// Per by-field key canonicalisation (empty for native models: text as received).
     key_canon: Vec<KeyCanon>,
     /// The stored boundaries match the settings' thresholds.
     use_stored: bool,
-    /// Built on first use: a million groups cost four bytes each until used.
+    /// Built on a group's second use: a million groups cost four bytes and a bit each until then.
     texts: GroupTexts,
+    /// Per threshold, its Normal tails (the same for every Normal group).
+    tails: Vec<Tails>,
     key: Vec<u8>,
     rng: Rng,
     pub issues: RowIssues,
@@ -293,19 +343,24 @@ pub struct Scorer {
 impl Scorer {
     /// Takes a model's groups. `stored_thresholds` are the thresholds its boundaries were computed for.
     pub fn new(settings: Settings, body: FlatDensity, stored_thresholds: &ThresholdSet) -> Scorer {
-        let index = GroupIndex::new(&body);
         let use_stored = settings.thresholds.items == stored_thresholds.items;
         let settings_seed = settings.seed;
         let texts = GroupTexts {
+            seen: vec![0; body.len().div_ceil(64)],
             entry: vec![0; body.len()],
             ..Default::default()
         };
+        let tails = settings
+            .thresholds
+            .items
+            .iter()
+            .map(|&t| Tails::new(t))
+            .collect();
         Scorer {
+            tails,
             settings,
-            integral: body.integral_feature,
             key_canon: body.key_canon.clone(),
             groups: body,
-            index,
             last: None,
             use_stored,
             texts,
@@ -327,69 +382,39 @@ impl Scorer {
         }
     }
 
-    /// Builds group `g`'s outputs if not yet built, and returns its entry number.
+    /// Group `r`'s entry number, building its outputs if they are not built yet.
     #[inline]
-    fn group_entry(&mut self, g: usize) -> usize {
+    fn group_entry(&mut self, r: GroupRef) -> usize {
+        let g = r.group();
+        self.texts.first_use(g);
         match self.texts.entry[g] {
-            0 => self.build_entry(g),
+            0 => self.build_entry(r),
             e => e as usize - 1,
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn build_entry(&mut self, g: usize) -> usize {
+    fn build_entry(&mut self, r: GroupRef) -> usize {
         let t = &mut self.texts;
         let e = t.tail_starts.len();
-        let stored = self.groups.boundaries(g);
-        let dist = self.groups.dist(g);
-        // Models may leave out boundaries that are cheap to recompute (see `model::store`).
-        let nt = self.settings.thresholds.items.len();
-        t.range_offsets.push(t.ranges.len() as u32);
-        if self.use_stored && !stored.is_empty() {
-            for r in stored.iter().take(nt) {
-                t.ranges.extend_from_slice(r);
-                t.range_offsets.push(t.ranges.len() as u32);
-            }
-            for _ in stored.len()..nt {
-                t.range_offsets.push(t.ranges.len() as u32);
-            }
-        } else {
-            for th in &self.settings.thresholds.items {
-                t.ranges.extend(dist.boundaries(*th, self.integral));
-                t.range_offsets.push(t.ranges.len() as u32);
-            }
-        }
+        let first = t.range_offsets.len();
+        group_ranges(
+            &self.groups,
+            &self.settings,
+            self.use_stored,
+            r,
+            &mut t.ranges,
+            &mut t.range_offsets,
+        );
         t.tail_starts.push(t.cells.len());
-        t.mv_cells.clear();
-        let offs = &t.range_offsets[e * (nt + 1)..];
-        for k in 0..nt {
-            let ranges = &t.ranges[offs[k] as usize..offs[k + 1] as usize];
-            t.text.clear();
-            t.mv.clear();
-            for (i, b) in ranges.iter().enumerate() {
-                if i > 0 {
-                    t.text.push(b'\n');
-                    t.mv.push(b';');
-                }
-                let line = t.text.len();
-                b.write_text_bytes(&mut t.text);
-                t.mv.push(b'$');
-                for &c in &t.text[line..] {
-                    if c == b'$' {
-                        t.mv.push(b'$');
-                    }
-                    t.mv.push(c);
-                }
-                t.mv.push(b'$');
-            }
-            t.cells.push(b',');
-            write_field(&mut t.cells, &t.text);
-            t.mv_cells.push(b',');
-            write_field(&mut t.mv_cells, &t.mv);
-        }
-        t.cells.extend_from_slice(&t.mv_cells);
-        t.entry[g] = e as u32 + 1;
+        write_cells(
+            &mut t.cells,
+            &t.ranges,
+            &t.range_offsets[first..],
+            &mut t.cell,
+        );
+        t.entry[r.group()] = e as u32 + 1;
         e
     }
 
@@ -408,6 +433,61 @@ impl Scorer {
         &t.cells[t.tail_starts[e]..end]
     }
 
+    /// The row's group key.
+    #[inline]
+    fn row_key(&self, cols: &Columns, rec: &csv::ByteRecord, key: &mut Vec<u8>) {
+        key.clear();
+        for (i, c) in cols.by.iter().enumerate() {
+            let v = c.and_then(|c| rec.get(c)).unwrap_or(b"");
+            // Models imported from MLTK match integer and boolean by-fields by value (`07` finds
+            // MLTK's group `7`); native models match the text as received.
+            let canon = self.key_canon.get(i).copied().unwrap_or_default();
+            canon.push_key_value(v, key);
+        }
+    }
+
+    /// True when the model's groups are too large to stay in cache: rows are then best read a few
+    /// ahead and their groups prefetched ([`Scorer::prefetch_slot`], [`Scorer::prefetch_record`]).
+    pub fn wants_prefetch(&self) -> bool {
+        self.groups.table().size() > 4 << 20
+    }
+
+    /// Builds the row's group key into `key` and starts fetching its index slots; returns the hash to
+    /// pass on with the key.
+    #[inline]
+    pub fn prefetch_slot(&self, cols: &Columns, rec: &csv::ByteRecord, key: &mut Vec<u8>) -> u64 {
+        self.row_key(cols, rec, key);
+        let h = self.groups.table().hash(key);
+        self.groups.table().prefetch_slot(h);
+        h
+    }
+
+    /// Starts fetching the record of the group whose key hashed to `h` (its slots fetched earlier).
+    #[inline]
+    pub fn prefetch_record(&self, h: u64) {
+        self.groups.table().prefetch_record(h);
+    }
+
+    /// The group of `key`; the last key looked up is remembered.
+    #[inline]
+    fn lookup(&mut self, key: &[u8]) -> Option<GroupRef> {
+        match &mut self.last {
+            Some((k, g)) if *k == key => *g,
+            last => {
+                let g = self.groups.find(key);
+                match last {
+                    Some((k, last)) => {
+                        k.clear();
+                        k.extend_from_slice(key);
+                        *last = g;
+                    }
+                    None => *last = Some((key.to_vec(), g)),
+                }
+                g
+            }
+        }
+    }
+
     /// Reads the row's feature value and finds its group, counting the rows that get empty outputs.
     #[inline]
     fn classify(
@@ -415,7 +495,8 @@ impl Scorer {
         header: &Header,
         cols: &Columns,
         rec: &csv::ByteRecord,
-    ) -> Option<(f64, u32)> {
+        pre: Option<(&[u8], u64)>,
+    ) -> Option<(f64, GroupRef)> {
         let x = match field_value(header, rec, cols.feature) {
             FieldValue::Empty => {
                 self.issues.empty_value += 1;
@@ -437,26 +518,15 @@ impl Scorer {
                 None
             }
         }?;
-        self.key.clear();
-        for (i, c) in cols.by.iter().enumerate() {
-            let v = c.and_then(|c| rec.get(c)).unwrap_or(b"");
-            // Models imported from MLTK match integer and boolean by-fields by value (`07` finds
-            // MLTK's group `7`); native models match the text as received.
-            let canon = self.key_canon.get(i).copied().unwrap_or_default();
-            canon.push_key_value(v, &mut self.key);
-        }
-        let g = match &self.last {
-            Some((k, g)) if *k == self.key => *g,
-            _ => {
-                let g = self.index.get(&self.groups, &self.key);
-                match &mut self.last {
-                    Some((k, last)) => {
-                        k.clear();
-                        k.extend_from_slice(&self.key);
-                        *last = g;
-                    }
-                    None => self.last = Some((self.key.clone(), g)),
-                }
+        let g = match pre {
+            // Rows read ahead are a large model's, whose consecutive rows rarely share a group, and
+            // their slots and records are in cache already: no remembering of the last key.
+            Some((key, h)) => self.groups.table().find_hashed(key, h).map(GroupRef::from),
+            None => {
+                let mut key = std::mem::take(&mut self.key);
+                self.row_key(cols, rec, &mut key);
+                let g = self.lookup(&key);
+                self.key = key;
                 g
             }
         };
@@ -475,15 +545,15 @@ impl Scorer {
         rec: &csv::ByteRecord,
         out: &mut csv::ByteRecord,
     ) {
-        let Some((x, g)) = self.classify(header, cols, rec) else {
+        let Some((x, r)) = self.classify(header, cols, rec, None) else {
             for _ in 0..self.width() {
                 out.push_field(b"");
             }
             return;
         };
         let show_density = self.settings.show_density;
-        let density = show_density.then(|| self.groups.dist(g as usize).pdf(x));
-        let e = self.group_entry(g as usize);
+        let density = show_density.then(|| self.groups.dist(r).pdf(x));
+        let e = self.group_entry(r);
         let nt = self.settings.thresholds.items.len();
         for k in 0..nt {
             out.push_field(if is_outlier(self.ranges(e, k), x) {
@@ -504,20 +574,19 @@ impl Scorer {
             out.push_field(pyfmt::repr(d).as_bytes());
         }
         if self.settings.full_sample || self.settings.sample {
-            self.push_samples(g as usize, out);
+            self.push_samples(r, e, out);
         }
         if let Some(o) = &self.settings.options_json {
             out.push_field(o.as_bytes());
         }
     }
 
-    fn push_samples(&mut self, g: usize, out: &mut csv::ByteRecord) {
-        let dist = self.groups.dist(g);
+    fn push_samples(&mut self, r: GroupRef, e: usize, out: &mut csv::ByteRecord) {
+        let dist = self.groups.dist(r);
         if self.settings.full_sample {
             out.push_field(pyfmt::repr(dist.sample(&mut self.rng)).as_bytes());
         }
         if self.settings.sample {
-            let e = self.texts.entry[g] as usize - 1;
             let nt = self.settings.thresholds.items.len();
             for k in 0..nt {
                 let r = self.texts.ranges(nt, e, k);
@@ -539,8 +608,23 @@ impl Scorer {
         rec: &csv::ByteRecord,
         out: &mut Vec<u8>,
     ) {
-        let hit = self.classify(header, cols, rec);
-        self.append_hit(hit, out);
+        let hit = self.classify(header, cols, rec, None);
+        self.append_found(hit, out);
+    }
+
+    /// [`Scorer::append_cells`] for a row whose [`Scorer::prefetch_slot`] gave `key` and `hash`.
+    #[inline]
+    pub fn append_cells_keyed(
+        &mut self,
+        header: &Header,
+        cols: &Columns,
+        rec: &csv::ByteRecord,
+        key: &[u8],
+        hash: u64,
+        out: &mut Vec<u8>,
+    ) {
+        let hit = self.classify(header, cols, rec, Some((key, hash)));
+        self.append_found(hit, out);
     }
 
     /// Appends the output cells of a row whose value and group (an index into the model's groups) are
@@ -548,20 +632,63 @@ impl Scorer {
     /// after looking them up.
     #[inline]
     pub fn append_hit(&mut self, hit: Option<(f64, u32)>, out: &mut Vec<u8>) {
-        let Some((x, g)) = hit else {
+        let hit = hit.and_then(|(x, g)| Some((x, self.groups.group(g as usize)?)));
+        self.append_found(hit, out);
+    }
+
+    #[inline]
+    fn append_found(&mut self, hit: Option<(f64, GroupRef)>, out: &mut Vec<u8>) {
+        let Some((x, r)) = hit else {
             for _ in 0..self.width() {
                 out.push(b',');
             }
             return;
         };
         let show_density = self.settings.show_density;
-        let density = show_density.then(|| self.groups.dist(g as usize).pdf(x));
-        let e = self.group_entry(g as usize);
-        for k in 0..self.settings.thresholds.items.len() {
-            let o = is_outlier(self.ranges(e, k), x);
-            out.extend_from_slice(if o { b",1.0" } else { b",0.0" });
-        }
-        out.extend_from_slice(self.tail(e));
+        let density = show_density.then(|| self.groups.dist(r).pdf(x));
+        let nt = self.settings.thresholds.items.len();
+        // A group's first row: its cells go straight into the reply (sampled values need the
+        // ranges kept, so they always build them).
+        let first = self.texts.first_use(r.group()) && !self.settings.sample;
+        let normal = self.groups.normal(r).filter(|_| first);
+        let e = if let (Some(normal), [tails]) = (normal, &self.tails[..]) {
+            // A Normal group's first row under one threshold: its ranges on the stack.
+            let (ranges, n) = normal.ranges(tails);
+            let ranges = &ranges[..n];
+            out.extend_from_slice(if is_outlier(ranges, x) {
+                b",1.0"
+            } else {
+                b",0.0"
+            });
+            write_cells(out, ranges, &[0, n as u32], &mut self.texts.cell);
+            None
+        } else if first {
+            let t = &mut self.texts;
+            t.scratch.clear();
+            t.scratch_offsets.clear();
+            group_ranges(
+                &self.groups,
+                &self.settings,
+                self.use_stored,
+                r,
+                &mut t.scratch,
+                &mut t.scratch_offsets,
+            );
+            for w in t.scratch_offsets.windows(2) {
+                let o = is_outlier(&t.scratch[w[0] as usize..w[1] as usize], x);
+                out.extend_from_slice(if o { b",1.0" } else { b",0.0" });
+            }
+            write_cells(out, &t.scratch, &t.scratch_offsets, &mut t.cell);
+            None
+        } else {
+            let e = self.group_entry(r);
+            for k in 0..nt {
+                let o = is_outlier(self.ranges(e, k), x);
+                out.extend_from_slice(if o { b",1.0" } else { b",0.0" });
+            }
+            out.extend_from_slice(self.tail(e));
+            Some(e)
+        };
         if let Some(d) = density {
             out.push(b',');
             pyfmt::write_repr_bytes(out, d);
@@ -570,7 +697,8 @@ impl Scorer {
         {
             let mut rec = csv::ByteRecord::new();
             if self.settings.full_sample || self.settings.sample {
-                self.push_samples(g as usize, &mut rec);
+                let e = e.unwrap_or(usize::MAX);
+                self.push_samples(r, e, &mut rec);
             }
             if let Some(o) = &self.settings.options_json {
                 rec.push_field(o.as_bytes());
@@ -713,6 +841,99 @@ mod tests {
                 "__mv_BoundaryRanges_th=0.05"
             ]
         );
+    }
+
+    /// The cells written from the range text's known alphabet are what the CSV writer gives for the
+    /// text MLTK defines (lines joined by `\n`; mv values in `$`, `$` doubled, joined by `;`).
+    #[test]
+    fn cells_match_the_csv_writer() {
+        use crate::protocol::body::body_writer;
+        let values = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.5,
+            12345.678901,
+            1e-7,
+            -3e20,
+            1e16,
+            0.00012345,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            f64::MIN_POSITIVE,
+            f64::MAX,
+        ];
+        let areas = [
+            Area::Exact(0.005),
+            Area::Exact(5e-5),
+            Area::Exact(-0.0),
+            Area::Rounded(0.012345),
+            Area::Rounded(1e-9),
+            Area::Zero,
+            Area::Exact(f64::NAN),
+        ];
+        let mut n = 0;
+        let mut scratch = CellScratch::default();
+        for (i, &begin) in values.iter().enumerate() {
+            for (j, &end) in values.iter().enumerate() {
+                for (k, &area) in areas.iter().enumerate() {
+                    let r = |b: f64, e: f64, ib: bool, ie: bool| BoundaryRange {
+                        begin: b,
+                        end: e,
+                        area,
+                        begin_integral: ib,
+                        end_integral: ie,
+                    };
+                    let ranges = vec![
+                        r(begin, end, i % 2 == 0, j % 3 == 0),
+                        r(end, begin, k % 2 == 0, false),
+                        r(begin, begin, false, true),
+                    ];
+                    // Two thresholds: zero to three ranges each.
+                    let cut = (i + j + k) % 4;
+                    let offsets = [0, cut as u32, 3];
+                    let mut got = Vec::new();
+                    write_cells(&mut got, &ranges, &offsets, &mut scratch);
+                    let mut cells: Vec<Vec<u8>> = Vec::new();
+                    let mut mvs: Vec<Vec<u8>> = Vec::new();
+                    for w in offsets.windows(2) {
+                        let rs = &ranges[w[0] as usize..w[1] as usize];
+                        let lines: Vec<String> = rs
+                            .iter()
+                            .map(|b| {
+                                let mut s = String::new();
+                                b.write_text(&mut s);
+                                s
+                            })
+                            .collect();
+                        cells.push(lines.join("\n").into_bytes());
+                        mvs.push(
+                            lines
+                                .iter()
+                                .map(|l| format!("${}$", l.replace('$', "$$")))
+                                .collect::<Vec<_>>()
+                                .join(";")
+                                .into_bytes(),
+                        );
+                    }
+                    let mut w = body_writer(Vec::new());
+                    let mut rec = csv::ByteRecord::new();
+                    rec.push_field(b"x");
+                    for c in cells.iter().chain(&mvs) {
+                        rec.push_field(c);
+                    }
+                    w.write_byte_record(&rec).unwrap();
+                    let want = w.into_inner().unwrap();
+                    assert_eq!(
+                        String::from_utf8_lossy(&got),
+                        String::from_utf8_lossy(&want[1..want.len() - 1])
+                    );
+                    n += 1;
+                }
+            }
+        }
+        assert!(n > 1000);
     }
 
     #[test]

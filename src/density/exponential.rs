@@ -28,6 +28,19 @@ impl Exponential {
     /// MLTK's ranges: `[-inf, min, 0]` (unless only `upper_threshold` is given) and
     /// `[ppf(1 - t), inf, round(t, 4)]`. `lower_threshold` has no tail of its own: its value is ignored.
     pub fn boundaries(&self, threshold: Threshold, integral: bool) -> Vec<BoundaryRange> {
+        let mut out = Vec::with_capacity(2);
+        self.boundaries_into(threshold, integral, &mut out);
+        out
+    }
+
+    /// [`Exponential::boundaries`], appended to `out`.
+    #[inline]
+    pub fn boundaries_into(
+        &self,
+        threshold: Threshold,
+        integral: bool,
+        out: &mut Vec<BoundaryRange>,
+    ) {
         let below_min = BoundaryRange {
             begin: f64::NEG_INFINITY,
             end: self.loc,
@@ -43,10 +56,10 @@ impl Exponential {
             begin_integral: false,
         };
         match threshold {
-            Threshold::Total(t) => vec![below_min, upper(t)],
-            Threshold::Lower(_) => vec![below_min],
-            Threshold::Upper(u) => vec![upper(u)],
-            Threshold::LowerUpper(_, u) => vec![below_min, upper(u)],
+            Threshold::Total(t) => out.extend([below_min, upper(t)]),
+            Threshold::Lower(_) => out.push(below_min),
+            Threshold::Upper(u) => out.push(upper(u)),
+            Threshold::LowerUpper(_, u) => out.extend([below_min, upper(u)]),
         }
     }
 

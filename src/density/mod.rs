@@ -197,11 +197,24 @@ impl BoundaryRange {
 
     /// [`BoundaryRange::write_text`] into bytes, without allocating.
     pub fn write_text_bytes(&self, out: &mut Vec<u8>) {
+        self.write_bounds_bytes(out);
+        self.area.write_bytes(out);
+    }
+
+    /// The text before the area, `begin:end:`.
+    #[inline]
+    pub fn write_bounds_bytes(&self, out: &mut Vec<u8>) {
         pyfmt::write_bound_bytes(out, self.begin, self.begin_integral);
         out.push(b':');
         pyfmt::write_bound_bytes(out, self.end, self.end_integral);
         out.push(b':');
-        match self.area {
+    }
+}
+
+impl Area {
+    /// The area's text in a range.
+    pub fn write_bytes(&self, out: &mut Vec<u8>) {
+        match *self {
             Area::Exact(a) => pyfmt::write_repr_bytes(out, a),
             Area::Rounded(a) => pyfmt::write_repr_bytes(out, pyfmt::round4(a)),
             Area::Zero => out.push(b'0'),
@@ -366,6 +379,20 @@ impl Distribution {
             Distribution::Exponential(d) => d.boundaries(threshold, integral),
             Distribution::GaussianKde(d) => d.boundaries(threshold),
             Distribution::Beta(d) => d.boundaries(threshold, integral),
+        }
+    }
+
+    /// [`Distribution::boundaries`], appended to `out` (no allocation for Normal and Exponential).
+    pub fn boundaries_into(
+        &self,
+        threshold: Threshold,
+        integral: bool,
+        out: &mut Vec<BoundaryRange>,
+    ) {
+        match self {
+            Distribution::Normal(d) => d.boundaries_into(threshold, out),
+            Distribution::Exponential(d) => d.boundaries_into(threshold, integral, out),
+            other => out.extend(other.boundaries(threshold, integral)),
         }
     }
 

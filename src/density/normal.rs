@@ -22,37 +22,76 @@ impl Normal {
         }
     }
 
-    fn ppf(&self, p: f64) -> f64 {
-        self.mean + self.std * ndtri_memo(p)
+    /// The value `z` standard deviations from the mean.
+    #[inline]
+    fn at(&self, z: f64) -> f64 {
+        self.mean + self.std * z
     }
 
     /// MLTK's ranges: `threshold=t` splits `t` over both tails and prints `t/2` unrounded;
     /// `lower_threshold`/`upper_threshold` print the threshold as given.
     pub fn boundaries(&self, threshold: Threshold) -> Vec<BoundaryRange> {
-        let lower = |l: f64, area: f64| BoundaryRange {
-            begin: f64::NEG_INFINITY,
-            end: self.ppf(l),
+        let mut out = Vec::with_capacity(2);
+        self.boundaries_into(threshold, &mut out);
+        out
+    }
+
+    /// [`Normal::boundaries`], appended to `out`.
+    #[inline]
+    pub fn boundaries_into(&self, threshold: Threshold, out: &mut Vec<BoundaryRange>) {
+        let (ranges, n) = self.ranges(&Tails::new(threshold));
+        out.extend_from_slice(&ranges[..n]);
+    }
+
+    /// The ranges of [`Normal::boundaries`] for tails worked out beforehand: the first `n` of the
+    /// array.
+    #[inline]
+    pub fn ranges(&self, t: &Tails) -> ([BoundaryRange; 2], usize) {
+        let range = |begin, end, area| BoundaryRange {
+            begin,
+            end,
             area: Area::Exact(area),
             end_integral: false,
             begin_integral: false,
         };
-        let upper = |u: f64, area: f64| BoundaryRange {
-            begin: self.ppf(1.0 - u),
-            end: f64::INFINITY,
-            area: Area::Exact(area),
-            end_integral: false,
-            begin_integral: false,
-        };
-        match threshold {
-            Threshold::Total(t) => vec![lower(t / 2.0, t / 2.0), upper(t / 2.0, t / 2.0)],
-            Threshold::Lower(l) => vec![lower(l, l)],
-            Threshold::Upper(u) => vec![upper(u, u)],
-            Threshold::LowerUpper(l, u) => vec![lower(l, l), upper(u, u)],
+        let mut out = [range(0.0, 0.0, 0.0); 2];
+        let mut n = 0;
+        if let Some((z, area)) = t.lower {
+            out[n] = range(f64::NEG_INFINITY, self.at(z), area);
+            n += 1;
         }
+        if let Some((z, area)) = t.upper {
+            out[n] = range(self.at(z), f64::INFINITY, area);
+            n += 1;
+        }
+        (out, n)
     }
 
     pub fn pdf(&self, x: f64) -> f64 {
         norm_pdf((x - self.mean) / self.std) / self.std
+    }
+}
+
+/// MLTK's tails for one threshold, the same for every Normal: each a standard normal quantile and the
+/// area it prints. `threshold=t` splits `t` over both tails and prints `t/2` unrounded;
+/// `lower_threshold`/`upper_threshold` print the threshold as given.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Tails {
+    lower: Option<(f64, f64)>,
+    upper: Option<(f64, f64)>,
+}
+
+impl Tails {
+    pub fn new(threshold: Threshold) -> Tails {
+        let lower = |l: f64, area: f64| Some((ndtri_memo(l), area));
+        let upper = |u: f64, area: f64| Some((ndtri_memo(1.0 - u), area));
+        let (lower, upper) = match threshold {
+            Threshold::Total(t) => (lower(t / 2.0, t / 2.0), upper(t / 2.0, t / 2.0)),
+            Threshold::Lower(l) => (lower(l, l), None),
+            Threshold::Upper(u) => (None, upper(u, u)),
+            Threshold::LowerUpper(l, u) => (lower(l, l), upper(u, u)),
+        };
+        Tails { lower, upper }
     }
 }
 

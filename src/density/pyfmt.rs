@@ -129,12 +129,17 @@ fn round4_units(v: f64) -> Option<i64> {
         return None;
     }
     let p = v * 1e4;
-    let f = p - p.floor();
+    // floor(p) from the truncated integer (exact: |p| < 1e15), without a libm call: x86-64 has no
+    // rounding instruction before SSE4.1.
+    let t = p as i64;
+    let floor = if t as f64 > p { t - 1 } else { t };
+    let f = p - floor as f64;
     // ulp(p) <= |p| * 2^-52; keep a margin of two ulps from the half.
     if (f - 0.5).abs() <= p.abs() * (2.0 * f64::EPSILON) + f64::MIN_POSITIVE {
         return None;
     }
-    Some(p.round() as i64)
+    // Away from a half, rounding is the floor or the next integer.
+    Some(if f > 0.5 { floor + 1 } else { floor })
 }
 
 /// Python's `round(v, 4)`: the double nearest to `v` correctly rounded (half to even) to 4 decimals.
@@ -169,42 +174,102 @@ fn round4_slow(v: f64) -> f64 {
         .expect("formatted float parses")
 }
 
+/// A short text in a fixed buffer: callers copy all 24 bytes (a copy of known size, no call) and keep
+/// the first `len`.
+#[derive(Clone, Copy, Debug)]
+pub struct Short {
+    pub bytes: [u8; 24],
+    pub len: usize,
+}
+
+impl Short {
+    /// `s` if it fits.
+    pub fn new(s: &[u8]) -> Option<Short> {
+        let mut bytes = [0; 24];
+        bytes.get_mut(..s.len())?.copy_from_slice(s);
+        Some(Short {
+            bytes,
+            len: s.len(),
+        })
+    }
+}
+
+/// `repr(round(v, 4))` when the integer path decides it, written at the start of `b` (24 bytes or
+/// more); returns its length. |n| < 10^15, so n/10^4 has at most 15 significant digits, no shorter text
+/// names the same double, and repr prints exactly those digits in fixed notation
+/// (1e-4 <= |n/10^4| < 1e16). `None` (nothing written) for ties and huge values.
+#[inline]
+pub fn round4_into(v: f64, b: &mut [u8]) -> Option<usize> {
+    let n = round4_units(v)?;
+    let b = &mut b[..24];
+    if n == 0 {
+        let t: &[u8; 4] = if v.is_sign_negative() {
+            b"-0.0"
+        } else {
+            b"0.0\0"
+        };
+        b[..4].copy_from_slice(t);
+        return Some(if v.is_sign_negative() { 4 } else { 3 });
+    }
+    let mut len = usize::from(n < 0);
+    b[0] = b'-';
+    let a = n.unsigned_abs();
+    let (mut int, frac) = (a / 10_000, (a % 10_000) as usize);
+    // |v| < 1e11: at most 11 integer digits, written from the right two at a time.
+    let digits = 1 + POW10[1..12].iter().filter(|&&p| int >= p).count();
+    len += digits;
+    let mut i = len;
+    while int >= 10 {
+        let d = (int % 100) as usize * 2;
+        b[i - 2..i].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+        int /= 100;
+        i -= 2;
+    }
+    if i > len - digits {
+        b[i - 1] = b'0' + int as u8;
+    }
+    b[len] = b'.';
+    let (hi, lo) = (frac / 100 * 2, frac % 100 * 2);
+    b[len + 1..len + 3].copy_from_slice(&DIGIT_PAIRS[hi..hi + 2]);
+    b[len + 3..len + 5].copy_from_slice(&DIGIT_PAIRS[lo..lo + 2]);
+    // Trailing zeros of the fraction go, but one digit stays.
+    let keep = match frac {
+        f if f % 1000 == 0 => 1,
+        f if f % 100 == 0 => 2,
+        f if f % 10 == 0 => 3,
+        _ => 4,
+    };
+    Some(len + 1 + keep)
+}
+
+const POW10: [u64; 12] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+    1_000_000_000,
+    10_000_000_000,
+    100_000_000_000,
+];
+
+/// "00" to "99".
+const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
 /// Writes `repr(round(v, 4))` for a finite `v`.
 #[inline]
 pub fn write_round4_bytes(out: &mut Vec<u8>, v: f64) {
-    match round4_units(v) {
-        // |n| < 10^15: n/10^4 has at most 15 significant digits, so no shorter text names the same
-        // double and repr prints exactly those digits, in fixed notation (1e-4 <= |n/10^4| < 1e16).
-        Some(0) => out.extend_from_slice(if v.is_sign_negative() {
-            b"-0.0"
-        } else {
-            b"0.0"
-        }),
-        Some(n) => {
-            if n < 0 {
-                out.push(b'-');
-            }
-            let a = n.unsigned_abs();
-            let mut ib = itoa::Buffer::new();
-            out.extend_from_slice(ib.format(a / 10_000).as_bytes());
-            out.push(b'.');
-            let frac = a % 10_000;
-            if frac == 0 {
-                out.push(b'0');
-            } else {
-                let digits = [
-                    b'0' + (frac / 1000) as u8,
-                    b'0' + (frac / 100 % 10) as u8,
-                    b'0' + (frac / 10 % 10) as u8,
-                    b'0' + (frac % 10) as u8,
-                ];
-                let mut f = 4;
-                while digits[f - 1] == b'0' {
-                    f -= 1;
-                }
-                out.extend_from_slice(&digits[..f]);
-            }
-        }
+    let mut b = [0; 24];
+    match round4_into(v, &mut b) {
+        Some(n) => out.extend_from_slice(&b[..n]),
         None => write_repr_bytes(out, round4(v)),
     }
 }
@@ -229,6 +294,29 @@ pub fn write_bound_bytes(out: &mut Vec<u8>, v: f64, integral: bool) {
         out.extend_from_slice(b"nan");
     } else {
         write_round4_bytes(out, v);
+    }
+}
+
+/// [`write_bound_bytes`]'s text written at the start of `b` (24 bytes or more), for the common cases:
+/// open ends, NaN and values the integer rounding decides; returns its length. `None` for the rest
+/// (integral values, ties, huge values).
+#[inline]
+pub fn bound_into(v: f64, integral: bool, b: &mut [u8]) -> Option<usize> {
+    if v.is_infinite() {
+        let (t, n): (&[u8; 9], usize) = if v > 0.0 {
+            (b"Infinity\0", 8)
+        } else {
+            (b"-Infinity", 9)
+        };
+        b[..9].copy_from_slice(t);
+        Some(n)
+    } else if v.is_nan() {
+        b[..3].copy_from_slice(b"nan");
+        Some(3)
+    } else if integral {
+        None
+    } else {
+        round4_into(v, b)
     }
 }
 
@@ -383,6 +471,13 @@ mod fast_tests {
             }
             let r4 = round4(v);
             assert_eq!(r4.to_bits(), round4_ref(v).to_bits(), "round4 {v:e}");
+            // The integer rounding agrees with libm's floor and round wherever it decides.
+            let p = v * 1e4;
+            if let Some(n) = round4_units(v) {
+                let f = p - p.floor();
+                assert!((f - 0.5).abs() > p.abs() * (2.0 * f64::EPSILON), "{v:e}");
+                assert_eq!(n, p.round() as i64, "round4_units {v:e}");
+            }
             let mut b = Vec::new();
             write_round4_bytes(&mut b, v);
             assert_eq!(
@@ -390,6 +485,14 @@ mod fast_tests {
                 repr(round4_ref(v)),
                 "{v:e}"
             );
+            for integral in [false, true] {
+                let mut b = Vec::new();
+                write_bound_bytes(&mut b, v, integral);
+                let mut t = [0; 24];
+                if let Some(n) = bound_into(v, integral, &mut t) {
+                    assert_eq!(&t[..n], &b[..], "{v:e}");
+                }
+            }
         }
     }
 }

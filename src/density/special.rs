@@ -17,23 +17,27 @@ pub fn ndtri(p: f64) -> f64 {
 
 /// [`ndtri`], remembering the last few arguments: boundaries call it with the same few thresholds for
 /// every group.
+#[inline]
 pub fn ndtri_memo(p: f64) -> f64 {
     use std::cell::Cell;
+    const SLOTS: usize = 4;
     thread_local! {
-        static MEMO: Cell<([(u64, f64); 4], usize)> = const { Cell::new(([(u64::MAX, 0.0); 4], 0)) };
+        static MEMO: [Cell<(u64, f64)>; SLOTS] = const { [const { Cell::new((u64::MAX, 0.0)) }; SLOTS] };
+        static NEXT: Cell<usize> = const { Cell::new(0) };
     }
     if p.is_nan() {
         return ndtri(p);
     }
+    let bits = p.to_bits();
     MEMO.with(|m| {
-        let (mut memo, next) = m.get();
-        let bits = p.to_bits();
-        if let Some((_, v)) = memo.iter().find(|(b, _)| *b == bits) {
-            return *v;
+        if let Some(v) = m.iter().map(Cell::get).find(|(b, _)| *b == bits) {
+            return v.1;
         }
         let v = ndtri(p);
-        memo[next] = (bits, v);
-        m.set((memo, (next + 1) % memo.len()));
+        NEXT.with(|n| {
+            m[n.get()].set((bits, v));
+            n.set((n.get() + 1) % SLOTS);
+        });
         v
     })
 }

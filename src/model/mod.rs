@@ -6,6 +6,7 @@
 
 pub mod mltk;
 pub mod store;
+pub mod table;
 
 use serde::{Deserialize, Serialize};
 
@@ -78,121 +79,214 @@ pub struct DensityBody {
     pub key_canon: Vec<KeyCanon>,
 }
 
-/// What scoring needs of a DensityFunction model, laid out flat so that a million groups cost a few
-/// large allocations instead of several each: every key in one buffer, the distributions and stored
-/// boundaries in group order. Built by [`store::ModelStore::load_for_scoring`] straight from the file,
-/// or from a [`DensityBody`].
-#[derive(Debug, Clone, PartialEq, Default)]
+/// What scoring needs of a DensityFunction model: every group's key and Normal/Exponential parameters
+/// in one [`table::GroupTable`] (records and a hash index over them, mapped straight from a version-3
+/// file or built in memory), and any other distribution, or stored boundaries, on the side. Built by
+/// [`store::ModelStore::load_for_scoring`], or from a [`DensityBody`].
+#[derive(Debug)]
 pub struct FlatDensity {
     pub integral_feature: bool,
     pub key_canon: Vec<KeyCanon>,
-    /// The groups' [`encode_key`] keys back to back; group `i`'s ends at `key_ends[i]`.
-    pub key_bytes: Vec<u8>,
-    pub key_ends: Vec<usize>,
-    /// Per group, its distribution: Normal and Exponential parameters inline (24 bytes), anything
-    /// else, or a group with stored boundaries, as an index into `others`.
-    dists: Vec<FlatDist>,
-    /// Distributions with heap parts, or stored boundaries (empty when left out; see `store`).
+    table: table::GroupTable,
+    /// Distributions with heap parts, or with stored boundaries (empty when left out; see `store`), in
+    /// group order; a kind-2 record holds its position here.
     others: Vec<(Distribution, Vec<Vec<BoundaryRange>>)>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-enum FlatDist {
-    Normal(crate::density::normal::Normal),
-    Exponential(crate::density::exponential::Exponential),
-    Other(usize),
+/// A group of a [`FlatDensity`]: its number and its distribution's parameters, as found.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GroupRef(table::Record);
+
+impl From<table::Record> for GroupRef {
+    fn from(r: table::Record) -> GroupRef {
+        GroupRef(r)
+    }
+}
+
+impl GroupRef {
+    /// The group's number (its position in the model).
+    #[inline]
+    pub fn group(&self) -> usize {
+        self.0.group as usize
+    }
+}
+
+impl PartialEq for FlatDensity {
+    fn eq(&self, o: &FlatDensity) -> bool {
+        self.integral_feature == o.integral_feature
+            && self.key_canon == o.key_canon
+            && self.others == o.others
+            && self.table.records() == o.table.records()
+            && self.table.index() == o.table.index()
+    }
 }
 
 impl FlatDensity {
-    pub fn with_capacity(n: usize) -> FlatDensity {
+    /// Takes a table checked by [`table::GroupTable::open`] (or built) and its other groups.
+    pub fn from_parts(
+        integral_feature: bool,
+        table: table::GroupTable,
+        others: Vec<(Distribution, Vec<Vec<BoundaryRange>>)>,
+    ) -> FlatDensity {
         FlatDensity {
-            key_ends: Vec::with_capacity(n),
-            dists: Vec::with_capacity(n),
-            ..Default::default()
+            integral_feature,
+            key_canon: Vec::new(),
+            table,
+            others,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.dists.len()
+        self.table.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.dists.is_empty()
+        self.table.is_empty()
     }
 
-    /// Group `i`'s key.
+    /// The group whose key is `key`.
     #[inline]
-    pub fn key(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.key_ends[i - 1] };
-        &self.key_bytes[start..self.key_ends[i]]
+    pub fn find(&self, key: &[u8]) -> Option<GroupRef> {
+        self.table.find(key).map(GroupRef)
     }
 
-    /// Group `i`'s distribution (built on the spot, without allocating, for Normal and Exponential).
+    /// The groups' table, for lookups in steps (hash, prefetch, find).
     #[inline]
-    pub fn dist(&self, i: usize) -> std::borrow::Cow<'_, Distribution> {
+    pub fn table(&self) -> &table::GroupTable {
+        &self.table
+    }
+
+    /// Group `g`.
+    pub fn group(&self, g: usize) -> Option<GroupRef> {
+        self.table.get(g).map(|(r, _)| GroupRef(r))
+    }
+
+    /// Group `g`'s key.
+    pub fn key(&self, g: usize) -> &[u8] {
+        self.table.get(g).map_or(&[], |(_, k)| k)
+    }
+
+    /// A group's distribution (built on the spot, without allocating, for Normal and Exponential).
+    #[inline]
+    pub fn dist(&self, r: GroupRef) -> std::borrow::Cow<'_, Distribution> {
+        use crate::density::{exponential::Exponential, normal::Normal};
         use std::borrow::Cow;
-        match &self.dists[i] {
-            FlatDist::Normal(d) => Cow::Owned(Distribution::Normal(d.clone())),
-            FlatDist::Exponential(d) => Cow::Owned(Distribution::Exponential(d.clone())),
-            FlatDist::Other(o) => Cow::Borrowed(&self.others[*o].0),
+        let t = r.0;
+        match t.kind {
+            table::KIND_NORMAL => Cow::Owned(Distribution::Normal(Normal {
+                mean: t.a,
+                std: t.b,
+            })),
+            table::KIND_EXPONENTIAL => Cow::Owned(Distribution::Exponential(Exponential {
+                loc: t.a,
+                scale: t.b,
+            })),
+            // Tables are checked to number their other groups within `others`.
+            _ => Cow::Borrowed(&self.others[t.a.to_bits() as usize].0),
         }
     }
 
-    /// Group `i`'s stored boundaries, per threshold (empty when left out; see `store`).
+    /// A group's distribution if it is a Normal (with no stored boundaries).
     #[inline]
-    pub fn boundaries(&self, i: usize) -> &[Vec<BoundaryRange>] {
-        match &self.dists[i] {
-            FlatDist::Other(o) => &self.others[*o].1,
+    pub fn normal(&self, r: GroupRef) -> Option<crate::density::normal::Normal> {
+        (r.0.kind == table::KIND_NORMAL).then_some(crate::density::normal::Normal {
+            mean: r.0.a,
+            std: r.0.b,
+        })
+    }
+
+    /// A group's stored boundaries, per threshold (empty when left out; see `store`).
+    #[inline]
+    pub fn boundaries(&self, r: GroupRef) -> &[Vec<BoundaryRange>] {
+        match r.0.kind {
+            table::KIND_OTHER => &self.others[r.0.a.to_bits() as usize].1,
             _ => &[],
+        }
+    }
+}
+
+/// Collects groups for a [`FlatDensity`] built in memory.
+#[derive(Default)]
+pub struct FlatBuilder {
+    pub integral_feature: bool,
+    pub key_canon: Vec<KeyCanon>,
+    key_bytes: Vec<u8>,
+    key_ends: Vec<usize>,
+    params: Vec<(u8, f64, f64)>,
+    others: Vec<(Distribution, Vec<Vec<BoundaryRange>>)>,
+}
+
+impl FlatBuilder {
+    pub fn with_capacity(n: usize) -> FlatBuilder {
+        FlatBuilder {
+            key_ends: Vec::with_capacity(n),
+            params: Vec::with_capacity(n),
+            key_bytes: Vec::with_capacity(n.saturating_mul(16)),
+            ..Default::default()
         }
     }
 
     pub fn push(&mut self, key: &[u8], dist: Distribution, boundaries: Vec<Vec<BoundaryRange>>) {
-        self.key_bytes.extend_from_slice(key);
-        self.key_ends.push(self.key_bytes.len());
-        let flat = match dist {
-            Distribution::Normal(d) if boundaries.is_empty() => FlatDist::Normal(d),
-            Distribution::Exponential(d) if boundaries.is_empty() => FlatDist::Exponential(d),
-            dist => {
-                self.others.push((dist, boundaries));
-                FlatDist::Other(self.others.len() - 1)
+        match dist {
+            Distribution::Normal(d) if boundaries.is_empty() => {
+                self.push_normal(key, d.mean, d.std)
             }
-        };
-        self.dists.push(flat);
+            Distribution::Exponential(d) if boundaries.is_empty() => {
+                self.push_exponential(key, d.loc, d.scale)
+            }
+            dist => {
+                let at = f64::from_bits(self.others.len() as u64);
+                self.others.push((dist, boundaries));
+                self.push_key(key, table::KIND_OTHER, at, 0.0);
+            }
+        }
     }
 
     /// Adds a Normal group with no stored boundaries.
     #[inline]
     pub fn push_normal(&mut self, key: &[u8], mean: f64, std: f64) {
-        self.key_bytes.extend_from_slice(key);
-        self.key_ends.push(self.key_bytes.len());
-        self.dists
-            .push(FlatDist::Normal(crate::density::normal::Normal {
-                mean,
-                std,
-            }));
+        self.push_key(key, table::KIND_NORMAL, mean, std);
     }
 
     /// Adds an Exponential group with no stored boundaries.
     #[inline]
     pub fn push_exponential(&mut self, key: &[u8], loc: f64, scale: f64) {
+        self.push_key(key, table::KIND_EXPONENTIAL, loc, scale);
+    }
+
+    #[inline]
+    fn push_key(&mut self, key: &[u8], kind: u8, a: f64, b: f64) {
         self.key_bytes.extend_from_slice(key);
         self.key_ends.push(self.key_bytes.len());
-        self.dists.push(FlatDist::Exponential(
-            crate::density::exponential::Exponential { loc, scale },
-        ));
+        self.params.push((kind, a, b));
+    }
+
+    /// Lays the groups out and indexes them.
+    pub fn finish(self) -> FlatDensity {
+        let keys = &self.key_bytes;
+        let table =
+            table::GroupTable::build(self.params.iter().enumerate().map(|(i, &(t, a, b))| {
+                let start = if i == 0 { 0 } else { self.key_ends[i - 1] };
+                (&keys[start..self.key_ends[i]], t, a, b)
+            }));
+        FlatDensity {
+            integral_feature: self.integral_feature,
+            key_canon: self.key_canon,
+            table,
+            others: self.others,
+        }
     }
 }
 
 impl From<DensityBody> for FlatDensity {
     fn from(b: DensityBody) -> FlatDensity {
-        let mut f = FlatDensity::with_capacity(b.groups.len());
+        let mut f = FlatBuilder::with_capacity(b.groups.len());
         f.integral_feature = b.integral_feature;
         f.key_canon = b.key_canon;
         for g in b.groups {
             f.push(&g.key, g.dist, g.boundaries);
         }
-        f
+        f.finish()
     }
 }
 
@@ -216,7 +310,13 @@ pub enum KeyCanon {
 
 impl KeyCanon {
     /// Appends `v`, canonicalised, to `out` as one [`encode_key`] entry.
+    #[inline]
     pub fn push_key_value(self, v: &[u8], out: &mut Vec<u8>) {
+        if self == KeyCanon::Text {
+            out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+            out.extend_from_slice(v);
+            return;
+        }
         let canon: std::borrow::Cow<[u8]> = match self {
             KeyCanon::Text => v.into(),
             KeyCanon::Integer => canonical_integer(v).map_or(v.into(), Into::into),

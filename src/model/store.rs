@@ -4,8 +4,24 @@
 //!
 //! ```text
 //! magic "SMBDMODL" | u32 format version | u32 header length | u64 payload length
-//! | u32 CRC-32 of header | u32 CRC-32 of payload | header (bincode) | payload (bincode)
+//! | u32 CRC-32 of header | u32 CRC-32 of payload (version 3: of its section table) | header (bincode)
+//! | payload
 //! ```
+//!
+//! The version-3 payload is a section table and four sections, each with its own CRC-32:
+//!
+//! ```text
+//! u8 layout | u64 groups | u64 flags (bit 0: integral feature) | u64 hash seed | u64 record size
+//! | u64 index slots | u64 longest probe | 4 x (u64 length, u32 CRC-32)
+//! | per-group data | records | index | other groups
+//! ```
+//!
+//! Layout 0 (DensityFunction): records and index are a [`super::table`] (keys and Normal/Exponential
+//! parameters, and a hash index over the keys), read in place by apply; other groups are bincode
+//! `(Distribution, boundaries)` pairs; per-group data (bincode) holds the training statistics,
+//! distance and sample, which only `summary` and `partial_fit` need, so apply neither reads nor
+//! checksums it. Layout 1 (per-entity models): the whole body, bincode, as the per-group data.
+//! Versions 1 and 2 (the whole body, bincode) are still read.
 //!
 //! A save writes a temporary file in the same directory, fsyncs it, renames it over the old model and
 //! fsyncs the directory, so readers see the old model or the new one, never a torn one. bincode stays
@@ -22,12 +38,14 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use super::table::Bytes;
 use super::{FlatDensity, Model, ModelBody, ModelHeader};
 use crate::spl::{ModelName, is_valid_model_name};
 
 pub const MAGIC: &[u8; 8] = b"SMBDMODL";
-/// Version 2 stores groups compactly (see [`compact`]); version 1 files are still read.
-pub const FORMAT_VERSION: u32 = 2;
+/// Version 3 lays groups out for reading in place (see the module docs); versions 1 and 2 are still
+/// read.
+pub const FORMAT_VERSION: u32 = 3;
 const PREAMBLE_LEN: usize = 32;
 const FILE_PREFIX: &str = "__smbdensity_";
 const FILE_SUFFIX: &str = ".model";
@@ -187,15 +205,16 @@ impl ModelStore {
         }
     }
 
-    /// Reads a DensityFunction model for scoring: its header and its groups laid out flat. A native
-    /// model is decoded straight into the flat layout, without an allocation per group.
+    /// Reads a DensityFunction model for scoring: its header and its groups laid out flat. A
+    /// version-3 model is mapped and checked, not decoded; an older one is decoded straight into the
+    /// flat layout, without an allocation per group.
     pub fn load_for_scoring(
         &self,
         name: &ModelName,
     ) -> Result<(ModelHeader, FlatDensity), StoreError> {
         let path = self.path_for(name)?;
         let model = match self.map_file(name, &path) {
-            Ok(bytes) => match decode_for_scoring(&bytes).map_err(|p| invalid(&path, p))? {
+            Ok(bytes) => match decode_for_scoring(bytes).map_err(|p| invalid(&path, p))? {
                 Ok(flat) => return Ok(flat),
                 Err(model) => model,
             },
@@ -399,7 +418,7 @@ impl ModelStore {
     /// model's pages come straight from the page cache, with no copy into zeroed memory. Saves
     /// replace a model by renaming a new file over it, never by rewriting it in place, so the mapped
     /// file does not change under the reader.
-    fn map_file(&self, name: &ModelName, path: &Path) -> Result<Mapped, StoreError> {
+    fn map_file(&self, name: &ModelName, path: &Path) -> Result<Bytes, StoreError> {
         let mut f = self.open(name, path)?;
         let len = f.metadata().map_err(|e| io_err(path, e))?.len();
         let mut pre = [0u8; PREAMBLE_LEN];
@@ -409,12 +428,12 @@ impl ModelStore {
         f.read_exact(&mut pre).map_err(|e| io_err(path, e))?;
         let p = Preamble::parse(&pre).map_err(|e| invalid(path, e))?;
         p.check_len(len).map_err(|e| invalid(path, e))?;
-        Mapped::new(&f, len as usize).or_else(|_| {
+        Bytes::map(&f, len as usize).or_else(|_| {
             // Some filesystems cannot map files: read it instead.
             let mut bytes = Vec::with_capacity(len as usize);
             bytes.extend_from_slice(&pre);
             f.read_to_end(&mut bytes).map_err(|e| io_err(path, e))?;
-            Ok(Mapped::Owned(bytes))
+            Ok(Bytes::Owned(bytes))
         })
     }
 
@@ -444,56 +463,6 @@ impl ModelStore {
     }
 }
 
-/// A model file's bytes: mapped read-only, or read into memory.
-enum Mapped {
-    Map { ptr: *mut libc::c_void, len: usize },
-    Owned(Vec<u8>),
-}
-
-impl Mapped {
-    fn new(f: &File, len: usize) -> io::Result<Mapped> {
-        use std::os::fd::AsRawFd;
-        // SAFETY: a fresh private read-only mapping of `len` bytes of an open regular file; it is
-        // unmapped once, in `drop`.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ,
-                libc::MAP_PRIVATE | libc::MAP_POPULATE,
-                f.as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Mapped::Map { ptr, len })
-    }
-}
-
-impl std::ops::Deref for Mapped {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            // SAFETY: the mapping is live and `len` bytes long until `drop`.
-            Mapped::Map { ptr, len } => unsafe {
-                std::slice::from_raw_parts(*ptr as *const u8, *len)
-            },
-            Mapped::Owned(v) => v,
-        }
-    }
-}
-
-impl Drop for Mapped {
-    fn drop(&mut self) {
-        if let Mapped::Map { ptr, len } = *self {
-            // SAFETY: the mapping made in `new`, unmapped only here.
-            unsafe { libc::munmap(ptr, len) };
-        }
-    }
-}
-
 struct Preamble {
     version: u32,
     header_len: u64,
@@ -515,7 +484,7 @@ impl Preamble {
             header_crc: u32_at(24),
             payload_crc: u32_at(28),
         };
-        if p.version != FORMAT_VERSION && p.version != 1 {
+        if !(1..=FORMAT_VERSION).contains(&p.version) {
             return Err(format!(
                 "format version {} is not supported by this smbdensity (it reads version {FORMAT_VERSION}); refit the model or upgrade the app",
                 p.version
@@ -554,16 +523,28 @@ impl Preamble {
     }
 }
 
-fn encode(model: &Model) -> Result<Vec<u8>, bincode::error::EncodeError> {
-    let header = bincode::serde::encode_to_vec(&model.header, config())?;
-    let payload = bincode::serde::encode_to_vec(compact::BodyOut(&model.body), config())?;
+fn encode(model: &Model) -> Result<Vec<u8>, String> {
+    encode_version(model, FORMAT_VERSION)
+}
+
+/// Encodes a model in format `version` (1, 2 or 3); only tests write the old ones.
+#[doc(hidden)]
+pub fn encode_version(model: &Model, version: u32) -> Result<Vec<u8>, String> {
+    let bin = |v: &dyn v3::Encode| v.encode();
+    let header = bin(&model.header)?;
+    let payload = match version {
+        1 => bin(&model.body)?,
+        2 => bin(&compact::BodyOut(&model.body))?,
+        3 => v3::encode(&model.body)?,
+        v => return Err(format!("format version {v} is not written")),
+    };
     let mut out = Vec::with_capacity(PREAMBLE_LEN + header.len() + payload.len());
     out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&version.to_le_bytes());
     out.extend_from_slice(&(header.len() as u32).to_le_bytes());
     out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     out.extend_from_slice(&crc32fast::hash(&header).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    out.extend_from_slice(&payload_checksum(version, &payload).to_le_bytes());
     out.extend_from_slice(&header);
     out.extend_from_slice(&payload);
     Ok(out)
@@ -607,10 +588,37 @@ fn split(bytes: &[u8]) -> Result<(Preamble, &[u8], &[u8]), String> {
     let header = &bytes[PREAMBLE_LEN..header_end as usize];
     let payload = &bytes[header_end as usize..];
     p.check_header(header)?;
-    if crc32fast::hash(payload) != p.payload_crc {
+    if p.version >= 3 && payload.len() < v3::TABLE_LEN {
+        return Err("payload does not decode: shorter than its section table".into());
+    }
+    if payload_checksum(p.version, payload) != p.payload_crc {
         return Err("payload checksum mismatch (the file is corrupted)".into());
     }
     Ok((p, header, payload))
+}
+
+/// The preamble's payload checksum: of the whole payload, or from version 3 of its section table
+/// (which holds the sections' checksums).
+#[doc(hidden)]
+pub fn payload_checksum(version: u32, payload: &[u8]) -> u32 {
+    if version >= 3 {
+        crc32fast::hash(&payload[..payload.len().min(v3::TABLE_LEN)])
+    } else {
+        crc32fast::hash(payload)
+    }
+}
+
+/// Rewrites the section checksums of a version-3 payload whose section table is well formed (for
+/// fuzzing and tests, which then see the decoder proper).
+#[doc(hidden)]
+pub fn reseal_v3(payload: &mut [u8]) {
+    if let Ok(t) = v3::parse(payload) {
+        for (i, r) in t.sections.iter().enumerate() {
+            let crc = crc32fast::hash(&payload[r.clone()]);
+            let at = v3::SECTIONS_AT + i * 12 + 8;
+            payload[at..at + 4].copy_from_slice(&crc.to_le_bytes());
+        }
+    }
 }
 
 /// Decodes a whole model file, checking magic, version, lengths and checksums first.
@@ -618,24 +626,38 @@ pub fn decode(bytes: &[u8]) -> Result<Model, String> {
     let (p, header, payload) = split(bytes)?;
     let header: ModelHeader =
         decode_part(header).map_err(|e| format!("header does not decode: {e}"))?;
-    let body: ModelBody = if p.version == 1 {
-        decode_part(payload)
-    } else {
-        decode_part::<compact::BodyIn>(payload).map(compact::BodyIn::into_body)
+    let body: ModelBody = match p.version {
+        1 => decode_part(payload),
+        2 => decode_part::<compact::BodyIn>(payload).map(compact::BodyIn::into_body),
+        _ => return v3::decode(payload).map(|body| Model { header, body }),
     }
     .map_err(|e| format!("payload does not decode: {e}"))?;
     Ok(Model { header, body })
 }
 
-/// Decodes a model file for scoring: the flat layout of a version-2 file, or (for older versions) the
-/// whole model.
-fn decode_for_scoring(bytes: &[u8]) -> Result<Result<(ModelHeader, FlatDensity), Model>, String> {
-    let (p, header, payload) = split(bytes)?;
+/// Decodes a model file for scoring: the flat layout of a version-2 or 3 file (a version-3 table is
+/// checked and kept where it lies), or (for version 1 and per-entity bodies) the whole model.
+fn decode_for_scoring(bytes: Bytes) -> Result<Result<(ModelHeader, FlatDensity), Model>, String> {
+    let version = bytes
+        .get(8..12)
+        .map(|v| u32::from_le_bytes(v.try_into().expect("4 bytes")));
+    if version.is_some_and(|v| v < 3) {
+        // Versions 1 and 2 are read whole.
+        bytes.populate(0..bytes.len());
+    }
+    let (p, header, payload) = split(&bytes)?;
     if p.version == 1 {
-        return decode(bytes).map(Err);
+        return decode(&bytes).map(Err);
     }
     let header: ModelHeader =
         decode_part(header).map_err(|e| format!("header does not decode: {e}"))?;
+    if p.version >= 3 {
+        let at = bytes.len() - payload.len();
+        return Ok(match v3::decode_for_scoring(bytes, at)? {
+            Ok(flat) => Ok((header, flat)),
+            Err(body) => Err(Model { header, body }),
+        });
+    }
     // The fast reader handles every well-formed payload; on anything it does not accept, serde decodes
     // the payload again, so a damaged file gets the same error as before.
     if let Some(flat) = compact::read_flat(payload) {
@@ -658,6 +680,20 @@ pub fn encode_model(model: &Model) -> Vec<u8> {
     encode(model).expect("in-memory models always encode")
 }
 
+/// Reads a model file as apply does (for tests and fuzzing): the header and the flat groups of a
+/// DensityFunction model, or why not.
+#[doc(hidden)]
+pub fn decode_flat(bytes: Vec<u8>) -> Result<(ModelHeader, FlatDensity), String> {
+    match decode_for_scoring(Bytes::Owned(bytes))? {
+        Ok(flat) => Ok(flat),
+        Err(Model {
+            header,
+            body: ModelBody::Density(body),
+        }) => Ok((header, body.into())),
+        Err(_) => Err("is a per-entity model, not a DensityFunction model".into()),
+    }
+}
+
 /// The version-2 payload: per group, the boundaries of Normal and Exponential groups are left out (they
 /// are cheap to recompute, exactly, from the distribution when first needed) and a NaN `distance` is
 /// one byte. Groups of other distributions keep their precomputed boundaries.
@@ -666,9 +702,9 @@ mod compact {
     use serde::{Deserialize, Serialize};
 
     use crate::density::{BoundaryRange, Distribution, GroupStats};
-    use crate::model::{DensityBody, FlatDensity, Group, ModelBody};
+    use crate::model::{DensityBody, FlatBuilder, FlatDensity, Group, ModelBody};
 
-    fn recomputable(d: &Distribution) -> bool {
+    pub fn recomputable(d: &Distribution) -> bool {
         matches!(d, Distribution::Normal(_) | Distribution::Exponential(_))
     }
 
@@ -767,7 +803,7 @@ mod compact {
         groups: FlatGroups,
     }
 
-    struct FlatGroups(FlatDensity);
+    struct FlatGroups(FlatBuilder);
 
     /// A group as the payload stores it, its key borrowed (bincode writes a `Vec<u8>` exactly as bytes).
     #[derive(Deserialize)]
@@ -797,8 +833,7 @@ mod compact {
                 ) -> Result<FlatGroups, A::Error> {
                     // The length comes from the file: cap what is reserved up front.
                     let n = seq.size_hint().unwrap_or(0).min(1 << 24);
-                    let mut flat = FlatDensity::with_capacity(n);
-                    flat.key_bytes.reserve(n * 16);
+                    let mut flat = FlatBuilder::with_capacity(n);
                     while let Some(g) = seq.next_element::<GroupView<'de>>()? {
                         flat.push(g.key, g.dist, g.boundaries);
                     }
@@ -870,8 +905,7 @@ mod compact {
         }
         let integral_feature = c.bool()?;
         let n = c.varint()?;
-        let mut flat = FlatDensity::with_capacity((n as usize).min(1 << 24));
-        flat.key_bytes.reserve((n as usize).min(1 << 24) * 16);
+        let mut flat = FlatBuilder::with_capacity((n as usize).min(1 << 24));
         flat.integral_feature = integral_feature;
         for _ in 0..n {
             let start = c.pos;
@@ -913,7 +947,7 @@ mod compact {
                 }
             }
         }
-        (c.pos == payload.len()).then_some(flat)
+        (c.pos == payload.len()).then(|| flat.finish())
     }
 
     impl FlatIn {
@@ -921,7 +955,7 @@ mod compact {
             let FlatIn::Density(d) = self;
             let mut flat = d.groups.0;
             flat.integral_feature = d.integral_feature;
-            flat
+            flat.finish()
         }
     }
 
@@ -950,6 +984,354 @@ mod compact {
                 key_canon: Vec::new(),
             })
         }
+    }
+}
+
+/// The version-3 payload: a section table, then per-group data, records, index and other groups.
+mod v3 {
+    use std::ops::Range;
+
+    use serde::ser::{SerializeSeq, Serializer};
+    use serde::{Deserialize, Serialize};
+
+    use super::compact::{self, recomputable};
+    use super::{FlatDensity, config, decode_part};
+    use crate::density::exponential::Exponential;
+    use crate::density::normal::Normal;
+    use crate::density::{BoundaryRange, Distribution, GroupStats};
+    use crate::model::table::{self, Bytes, GroupTable};
+    use crate::model::{DensityBody, Group, ModelBody};
+
+    const LAYOUT_TABLE: u8 = 0;
+    const LAYOUT_BODY: u8 = 1;
+    /// Where the four (length, CRC-32) pairs start in the table.
+    pub const SECTIONS_AT: usize = 1 + 6 * 8;
+    pub const TABLE_LEN: usize = SECTIONS_AT + 4 * 12;
+    const COLD: usize = 0;
+    const RECORDS: usize = 1;
+    const INDEX: usize = 2;
+    const OTHERS: usize = 3;
+    const NAMES: [&str; 4] = [
+        "the per-group data",
+        "the group records",
+        "the group index",
+        "the other groups",
+    ];
+
+    /// A parsed section table; section ranges are within the payload.
+    pub struct Table {
+        layout: u8,
+        flags: u64,
+        shape: table::Shape,
+        pub sections: [Range<usize>; 4],
+        crcs: [u32; 4],
+    }
+
+    pub fn parse(payload: &[u8]) -> Result<Table, String> {
+        let bad = |what: &str| Err(format!("payload does not decode: {what}"));
+        if payload.len() < TABLE_LEN {
+            return bad("shorter than its section table");
+        }
+        let u64_at = |i: usize| u64::from_le_bytes(payload[i..i + 8].try_into().expect("8 bytes"));
+        let mut t = Table {
+            layout: payload[0],
+            flags: u64_at(9),
+            shape: table::Shape {
+                groups: u64_at(1),
+                seed: u64_at(17),
+                stride: u64_at(25),
+                slots: u64_at(33),
+                max_probe: u64_at(41),
+            },
+            sections: Default::default(),
+            crcs: [0; 4],
+        };
+        let mut at = TABLE_LEN;
+        for i in 0..4 {
+            let p = SECTIONS_AT + i * 12;
+            let len = usize::try_from(u64_at(p)).unwrap_or(usize::MAX);
+            let Some(end) = at.checked_add(len).filter(|&e| e <= payload.len()) else {
+                return bad("its sections run past its end");
+            };
+            t.sections[i] = at..end;
+            t.crcs[i] = u32::from_le_bytes(payload[p + 8..p + 12].try_into().expect("4 bytes"));
+            at = end;
+        }
+        if at != payload.len() {
+            return bad("its sections do not fill it");
+        }
+        if t.flags & !1 != 0 {
+            return bad("unknown flags");
+        }
+        match t.layout {
+            LAYOUT_TABLE => {}
+            LAYOUT_BODY => {
+                let empty = t.sections[RECORDS..].iter().all(|r| r.is_empty());
+                if !empty || t.flags != 0 || t.shape != table::Shape::default() {
+                    return bad("a whole-body payload with a group table");
+                }
+            }
+            _ => return bad("unknown layout"),
+        }
+        Ok(t)
+    }
+
+    impl Table {
+        /// Section `i`, its checksum verified.
+        fn section<'a>(&self, payload: &'a [u8], i: usize) -> Result<&'a [u8], String> {
+            let s = &payload[self.sections[i].clone()];
+            if crc32fast::hash(s) != self.crcs[i] {
+                return Err(format!(
+                    "payload checksum mismatch in {} (the file is corrupted)",
+                    NAMES[i]
+                ));
+            }
+            Ok(s)
+        }
+    }
+
+    /// A group's per-group data, as stored.
+    #[derive(Serialize)]
+    struct ColdRef<'a> {
+        stats: &'a GroupStats,
+        distance: Option<f64>,
+        sample: &'a [f64],
+    }
+
+    #[derive(Deserialize)]
+    struct ColdIn {
+        stats: GroupStats,
+        distance: Option<f64>,
+        sample: Vec<f64>,
+    }
+
+    struct ColdOut<'a>(&'a [Group]);
+
+    impl Serialize for ColdOut<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut seq = s.serialize_seq(Some(self.0.len()))?;
+            for g in self.0 {
+                seq.serialize_element(&ColdRef {
+                    stats: &g.stats,
+                    distance: (!g.distance.is_nan()).then_some(g.distance),
+                    sample: &g.sample,
+                })?;
+            }
+            seq.end()
+        }
+    }
+
+    /// The groups whose distribution is not Normal or Exponential, with their boundaries.
+    struct OthersOut<'a>(&'a [Group]);
+
+    impl Serialize for OthersOut<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let others = self.0.iter().filter(|g| !recomputable(&g.dist));
+            let mut seq = s.serialize_seq(Some(others.clone().count()))?;
+            for g in others {
+                seq.serialize_element(&(&g.dist, &g.boundaries))?;
+            }
+            seq.end()
+        }
+    }
+
+    type Others = Vec<(Distribution, Vec<Vec<BoundaryRange>>)>;
+
+    /// The table a model's groups are written as (boundaries of Normal and Exponential groups are
+    /// left out: they are recomputed exactly when needed).
+    fn group_table(groups: &[Group], seed: u64) -> GroupTable {
+        let mut other = 0u64;
+        GroupTable::build_with_seed(
+            groups.iter().map(|g| match &g.dist {
+                Distribution::Normal(d) => (&g.key[..], table::KIND_NORMAL, d.mean, d.std),
+                Distribution::Exponential(d) => {
+                    (&g.key[..], table::KIND_EXPONENTIAL, d.loc, d.scale)
+                }
+                _ => {
+                    other += 1;
+                    (
+                        &g.key[..],
+                        table::KIND_OTHER,
+                        f64::from_bits(other - 1),
+                        0.0,
+                    )
+                }
+            }),
+            seed,
+        )
+    }
+
+    pub use erased::Encode;
+
+    pub fn encode(body: &ModelBody) -> Result<Vec<u8>, String> {
+        let enc = |v: &dyn erased::Encode| v.encode();
+        let (layout, flags, shape, sections) = match body {
+            ModelBody::Density(b) => {
+                let t = group_table(&b.groups, table::SEED);
+                let cold = enc(&ColdOut(&b.groups))?;
+                let others = enc(&OthersOut(&b.groups))?;
+                let sections = [cold, t.records().to_vec(), t.index().to_vec(), others];
+                (
+                    LAYOUT_TABLE,
+                    u64::from(b.integral_feature),
+                    t.shape(),
+                    sections,
+                )
+            }
+            ModelBody::PerEntity(_) => (
+                LAYOUT_BODY,
+                0,
+                table::Shape::default(),
+                [enc(&compact::BodyOut(body))?, vec![], vec![], vec![]],
+            ),
+        };
+        let len = TABLE_LEN + sections.iter().map(Vec::len).sum::<usize>();
+        let mut out = Vec::with_capacity(len);
+        out.push(layout);
+        let s = shape;
+        for v in [s.groups, flags, s.seed, s.stride, s.slots, s.max_probe] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for s in &sections {
+            out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+            out.extend_from_slice(&crc32fast::hash(s).to_le_bytes());
+        }
+        for s in &sections {
+            out.extend_from_slice(s);
+        }
+        Ok(out)
+    }
+
+    /// bincode behind a trait object, so encoders of different types can be taken alike.
+    mod erased {
+        pub trait Encode {
+            fn encode(&self) -> Result<Vec<u8>, String>;
+        }
+        impl<T: serde::Serialize> Encode for T {
+            fn encode(&self) -> Result<Vec<u8>, String> {
+                bincode::serde::encode_to_vec(self, super::config()).map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    fn undecodable(e: String) -> String {
+        format!("payload does not decode: {e}")
+    }
+
+    /// Decodes the whole body, checking every section. A group table must be exactly what this
+    /// version writes for its groups, index included.
+    pub fn decode(payload: &[u8]) -> Result<ModelBody, String> {
+        let t = parse(payload)?;
+        let cold = t.section(payload, COLD)?;
+        if t.layout == LAYOUT_BODY {
+            return decode_part::<compact::BodyIn>(cold)
+                .map(compact::BodyIn::into_body)
+                .map_err(undecodable);
+        }
+        let others: Others = decode_part(t.section(payload, OTHERS)?).map_err(undecodable)?;
+        let records = &payload[t.sections[RECORDS].clone()];
+        let index = &payload[t.sections[INDEX].clone()];
+        // The table checks its own sections' checksums.
+        let stored = GroupTable::open(
+            Bytes::Owned([records, index].concat()),
+            0..records.len(),
+            records.len()..records.len() + index.len(),
+            (t.crcs[RECORDS], t.crcs[INDEX]),
+            t.shape,
+            others.len(),
+        )?;
+        let cold: Vec<ColdIn> = decode_part(cold).map_err(undecodable)?;
+        if cold.len() != stored.len() {
+            return Err(undecodable(format!(
+                "{} groups of per-group data for {} groups",
+                cold.len(),
+                stored.len()
+            )));
+        }
+        let mut others = others.into_iter();
+        let groups: Vec<Group> = stored
+            .iter()
+            .zip(cold)
+            .map(|((r, key), c)| {
+                let (dist, boundaries) = match r.kind {
+                    table::KIND_NORMAL => (
+                        Distribution::Normal(Normal {
+                            mean: r.a,
+                            std: r.b,
+                        }),
+                        Vec::new(),
+                    ),
+                    table::KIND_EXPONENTIAL => (
+                        Distribution::Exponential(Exponential {
+                            loc: r.a,
+                            scale: r.b,
+                        }),
+                        Vec::new(),
+                    ),
+                    // Checked: other groups are numbered in order, one per entry.
+                    _ => others.next().expect("one entry per other group"),
+                };
+                Group {
+                    key: key.to_vec(),
+                    stats: c.stats,
+                    dist,
+                    distance: c.distance.unwrap_or(f64::NAN),
+                    sample: c.sample,
+                    boundaries,
+                }
+            })
+            .collect();
+        let canonical = group_table(&groups, t.shape.seed);
+        if canonical.shape() != t.shape
+            || canonical.records() != stored.records()
+            || canonical.index() != stored.index()
+        {
+            return Err(undecodable(
+                "the group table is not the one its groups give".into(),
+            ));
+        }
+        let kinds_hold = groups
+            .iter()
+            .zip(stored.iter())
+            .all(|(g, (r, _))| (r.kind == table::KIND_OTHER) != recomputable(&g.dist));
+        if !kinds_hold {
+            return Err(undecodable(
+                "an other group holds a Normal or Exponential".into(),
+            ));
+        }
+        Ok(ModelBody::Density(DensityBody {
+            integral_feature: t.flags & 1 != 0,
+            groups,
+            key_canon: Vec::new(),
+        }))
+    }
+
+    /// Reads a payload at byte `at` of `bytes` for scoring: a group table is checked and kept where
+    /// it lies; its per-group data is neither read nor checksummed. A whole-body payload comes back
+    /// decoded.
+    pub fn decode_for_scoring(
+        bytes: Bytes,
+        at: usize,
+    ) -> Result<Result<FlatDensity, ModelBody>, String> {
+        let payload = &bytes[at..];
+        let t = parse(payload)?;
+        if t.layout == LAYOUT_BODY {
+            let cold = t.section(payload, COLD)?;
+            let body = decode_part::<compact::BodyIn>(cold).map_err(undecodable)?;
+            return Ok(match body.into_body() {
+                ModelBody::Density(d) => Ok(d.into()),
+                other => Err(other),
+            });
+        }
+        // Apply reads the records, index and other groups, which end the file; never the per-group
+        // data, which stays unread on disk.
+        bytes.populate(at + t.sections[RECORDS].start..bytes.len());
+        let others: Others = decode_part(t.section(payload, OTHERS)?).map_err(undecodable)?;
+        let shift = |r: &Range<usize>| at + r.start..at + r.end;
+        let (records, index) = (shift(&t.sections[RECORDS]), shift(&t.sections[INDEX]));
+        let (crcs, shape, integral) = ((t.crcs[RECORDS], t.crcs[INDEX]), t.shape, t.flags & 1 != 0);
+        let table = GroupTable::open(bytes, records, index, crcs, shape, others.len())?;
+        Ok(Ok(FlatDensity::from_parts(integral, table, others)))
     }
 }
 
@@ -1041,7 +1423,7 @@ mod tests {
         assert_eq!(fast, slow);
         assert_eq!(fast.len(), 4);
         assert_eq!(fast.key(2), &long_key[..]);
-        assert!(!fast.boundaries(1).is_empty());
+        assert!(!fast.boundaries(fast.group(1).unwrap()).is_empty());
         for n in 0..payload.len() {
             assert!(compact::read_flat(&payload[..n]).is_none(), "cut at {n}");
         }
