@@ -9,7 +9,7 @@ use crate::density::{
     BoundaryRange, DistKind, Distribution, GroupStats, Metric, Normal, REPLACE_ZERO_STD, Threshold,
 };
 
-/// Upper bound on fitting threads: past a few cores the final chunk is bound by writing the scored rows.
+/// Upper bound on fitting threads: a search head runs other searches too (not measured beyond 2 cores).
 const MAX_THREADS: usize = 8;
 
 /// What every group's fit shares.
