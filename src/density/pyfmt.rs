@@ -132,8 +132,9 @@ fn round4_units(v: f64) -> Option<i64> {
     // floor(p) from the truncated integer (exact: |p| < 1e15), without a libm call: x86-64 has no
     // rounding instruction before SSE4.1.
     let t = p as i64;
-    let floor = if t as f64 > p { t - 1 } else { t };
-    let f = p - floor as f64;
+    let tf = t as f64;
+    let (floor, floor_f) = if tf > p { (t - 1, tf - 1.0) } else { (t, tf) };
+    let f = p - floor_f;
     // ulp(p) <= |p| * 2^-52; keep a margin of two ulps from the half.
     if (f - 0.5).abs() <= p.abs() * (2.0 * f64::EPSILON) + f64::MIN_POSITIVE {
         return None;
@@ -211,22 +212,21 @@ pub fn round4_into(v: f64, b: &mut [u8]) -> Option<usize> {
         b[..4].copy_from_slice(t);
         return Some(if v.is_sign_negative() { 4 } else { 3 });
     }
-    let mut len = usize::from(n < 0);
     b[0] = b'-';
+    let start = usize::from(n < 0);
     let a = n.unsigned_abs();
     let (mut int, frac) = (a / 10_000, (a % 10_000) as usize);
     // |v| < 1e11: at most 11 integer digits, written from the right two at a time.
-    let digits = 1 + POW10[1..12].iter().filter(|&&p| int >= p).count();
-    len += digits;
+    let len = start + int.checked_ilog10().map_or(1, |l| l as usize + 1);
     let mut i = len;
-    while int >= 10 {
+    while i >= start + 2 {
         let d = (int % 100) as usize * 2;
         b[i - 2..i].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
         int /= 100;
         i -= 2;
     }
-    if i > len - digits {
-        b[i - 1] = b'0' + int as u8;
+    if i > start {
+        b[start] = b'0' + int as u8;
     }
     b[len] = b'.';
     let (hi, lo) = (frac / 100 * 2, frac % 100 * 2);
@@ -241,21 +241,6 @@ pub fn round4_into(v: f64, b: &mut [u8]) -> Option<usize> {
     };
     Some(len + 1 + keep)
 }
-
-const POW10: [u64; 12] = [
-    1,
-    10,
-    100,
-    1_000,
-    10_000,
-    100_000,
-    1_000_000,
-    10_000_000,
-    100_000_000,
-    1_000_000_000,
-    10_000_000_000,
-    100_000_000_000,
-];
 
 /// "00" to "99".
 const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
