@@ -8,11 +8,18 @@
 //! not in the model, or whose count is empty or not a number, get empty outputs and one WARN per search,
 //! as in the pooled apply. Rows of entities the model has not seen are scored against the population
 //! model of their slot (one INFO per search says how many).
+//!
+//! Rows are written as CSV bytes, copying each input record raw where it can (see [`super::rows`]).
+//! Each (entity, slot) gets its boundary and texts once, in a table indexed by entity and slot; a row
+//! then only walks its own tail from the boundary's (a few multiply-adds) and prints it.
 
+use super::rows;
 use super::score::{RowIssues, parse_number};
 use crate::density::pyfmt;
+use crate::error::{Error, Result};
+use crate::hostmodel::negbin::{Tails, walk_down, wh_z};
 use crate::hostmodel::{Boundary, FxMap, NegBin, PerEntityBody};
-use crate::protocol::body::{FieldValue, Header, field_value};
+use crate::protocol::body::{BodyReader, FieldValue, Header, field_value};
 
 /// The settings of one per-entity scoring pass.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,33 +52,50 @@ pub struct EntityColumns {
     by: Vec<Option<usize>>,
 }
 
-/// What a row needs of its (entity, slot), computed once; its texts live in [`EntityScorer::arena`].
+/// What rows need of their (entity, slot), computed once; its texts live in [`EntityScorer::arena`].
 #[derive(Clone, Copy)]
-struct Cached {
-    dist: NegBin,
+struct Entry {
     boundary: Boundary,
-    ranges: (u32, u32),
-    expected: (u32, u32),
+    /// [`Tails::q`], for walking tails down from the boundary.
+    q: f64,
+    /// `BoundaryRanges` then `ExpectedCount`, back to back from `text`.
+    text: u32,
+    ranges_len: u16,
+    expected_len: u16,
 }
+
+/// Cache at most this many (entity, slot) pairs, about 70 bytes each with their texts (2,000 hosts
+/// × 168 hours of the week are 336,000).
+const MAX_CACHED: usize = 1 << 19;
+/// The dense (entity, slot) table is used up to this many cells (4 bytes each, zero pages until
+/// touched); beyond it pairs are not cached.
+const MAX_TABLE: usize = 1 << 24;
 
 /// Scores rows against a per-entity model.
 pub struct EntityScorer {
     pub settings: EntitySettings,
     body: PerEntityBody,
-    offsets: Vec<usize>,
     entities: FxMap<Vec<u8>, u32>,
     slots: FxMap<Vec<u8>, u32>,
+    /// Per slot, each by-field's index into an entity's refinements (`offsets[j] + value`), slot `s`'s
+    /// from `slot_refine_at[s]` to `slot_refine_at[s + 1]`.
+    slot_refine: Vec<u32>,
+    slot_refine_at: Vec<u32>,
+    /// [`NegBin::size_consts`] per entity, then per slot for the population.
+    ent_consts: Vec<(f64, f64)>,
+    pop_consts: Vec<(f64, f64)>,
+    /// The Wilson–Hilferty `z` of the threshold.
+    z: f64,
     key: Vec<u8>,
-    text: String,
-    /// (entity or `u32::MAX` for the population, slot) → its distribution, boundary, and the
-    /// `BoundaryRanges` and `ExpectedCount` texts.
-    bounds: FxMap<(u32, u32), Cached>,
+    /// The last row's by-field values and slot: rows come hour by hour, so most repeat it.
+    last_values: Vec<u8>,
+    last_slot: Option<u32>,
+    /// slot * (entities + 1) + (entity + 1, or 0 for the population) → entry index + 1 (0: not
+    /// computed). Slot-major: the rows of one hour are neighbours.
+    table: Vec<u32>,
+    entries: Vec<Entry>,
     /// The cached texts, back to back.
-    arena: String,
-    /// Cache lookups and hits: caching stops when rows rarely repeat an (entity, slot), as in an
-    /// hourly detection, where it would only cost memory.
-    lookups: u64,
-    hits: u64,
+    arena: Vec<u8>,
     pub issues: RowIssues,
     /// Rows scored against the population because their entity is not in the model.
     pub unseen_entity_rows: u64,
@@ -80,18 +104,46 @@ pub struct EntityScorer {
 impl EntityScorer {
     pub fn new(settings: EntitySettings, body: PerEntityBody) -> EntityScorer {
         let (entities, slots) = body.indexes();
+        let offsets = body.offsets();
+        let mut slot_refine = Vec::new();
+        let mut slot_refine_at = vec![0u32];
+        for slot in &body.slots {
+            for (j, &v) in slot.values.iter().enumerate() {
+                slot_refine.push((offsets[j] + v as usize) as u32);
+            }
+            slot_refine_at.push(slot_refine.len() as u32);
+        }
+        let ent_consts = body
+            .entities
+            .iter()
+            .map(|e| NegBin::size_consts(e.phi as f64))
+            .collect();
+        let pop_consts = body
+            .slots
+            .iter()
+            .map(|s| NegBin::size_consts(s.pop_phi as f64))
+            .collect();
+        let cells = (body.entities.len() + 1).saturating_mul(body.slots.len());
         EntityScorer {
+            z: wh_z(settings.threshold),
             settings,
-            offsets: body.offsets(),
-            body,
             entities,
             slots,
+            slot_refine,
+            slot_refine_at,
+            ent_consts,
+            pop_consts,
             key: Vec::new(),
-            text: String::new(),
-            bounds: FxMap::default(),
-            arena: String::new(),
-            lookups: 0,
-            hits: 0,
+            last_values: Vec::new(),
+            last_slot: None,
+            table: if cells <= MAX_TABLE {
+                vec![0; cells]
+            } else {
+                Vec::new()
+            },
+            entries: Vec::new(),
+            arena: Vec::new(),
+            body,
             issues: RowIssues::default(),
             unseen_entity_rows: 0,
         }
@@ -99,6 +151,16 @@ impl EntityScorer {
 
     pub fn entity_field(&self) -> &str {
         &self.body.entity_field
+    }
+
+    /// The model's index of an entity name, as a row's lookup finds it.
+    pub fn entity_index(&self, name: &[u8]) -> Option<u32> {
+        self.entities.get(name).copied()
+    }
+
+    /// The model's index of an encoded slot key.
+    pub fn slot_index(&self, key: &[u8]) -> Option<u32> {
+        self.slots.get(key).copied()
     }
 
     pub fn columns(&self, header: &Header) -> EntityColumns {
@@ -128,13 +190,52 @@ impl EntityScorer {
         })
     }
 
-    /// Appends this row's four output cells to `out`.
-    pub fn score_row(
+    /// Scores one chunk: writes its header (kept input columns, then the outputs) and every row into
+    /// `out`.
+    pub fn score_chunk(&mut self, body: &[u8], chunk: u64, out: &mut Vec<u8>) -> Result<()> {
+        self.issues.start_chunk();
+        let mut reader = BodyReader::new(body).map_err(|source| Error::Body { chunk, source })?;
+        if reader.header.is_empty() {
+            return Ok(());
+        }
+        let out_cols = self.settings.output_columns();
+        let header = reader.header.clone();
+        let kept = rows::kept_columns(&header.names, &out_cols);
+        let cols = self.columns(&header);
+        let bytes = reader.bytes();
+        let all_kept = kept.len() == header.len();
+        // Outputs add about 40 bytes to rows of about 35.
+        out.reserve(body.len() * 5 / 2);
+        rows::write_record(
+            out,
+            kept.iter()
+                .map(|&i| header.names[i].as_slice())
+                .chain(out_cols.iter().map(|c| c.as_bytes())),
+        );
+        let mut rec = csv::ByteRecord::new();
+        while reader
+            .read(&mut rec)
+            .map_err(|source| Error::Body { chunk, source })?
+        {
+            let row_start = out.len();
+            rows::write_input(out, bytes, &rec, (!all_kept).then_some(&kept[..]));
+            self.append_cells(&header, &cols, &rec, out);
+            if kept.is_empty() {
+                // No input column precedes the outputs: drop the first cell's comma.
+                out.remove(row_start);
+            }
+            out.push(b'\n');
+        }
+        Ok(())
+    }
+
+    /// Appends this row's four output cells to `out`, each after a comma.
+    pub fn append_cells(
         &mut self,
         header: &Header,
         cols: &EntityColumns,
         rec: &csv::ByteRecord,
-        out: &mut csv::ByteRecord,
+        out: &mut Vec<u8>,
     ) {
         let issues = &mut self.issues;
         let x = match field_value(header, rec, cols.feature) {
@@ -159,88 +260,211 @@ impl EntityScorer {
             }
         };
         let slot = x.and_then(|_| {
-            self.key.clear();
-            for c in &cols.by {
-                let v = c.and_then(|c| rec.get(c)).unwrap_or(b"");
-                self.key.extend_from_slice(&(v.len() as u32).to_le_bytes());
-                self.key.extend_from_slice(v);
-            }
-            let s = self.slots.get(&self.key).copied();
+            let s = self.slot_of(cols, rec);
             if s.is_none() {
                 self.issues.unseen_group += 1;
             }
             s
         });
         let (Some(x), Some(s)) = (x, slot) else {
-            for _ in 0..self.width() {
-                out.push_field(b"");
-            }
+            self.append_empty(out);
             return;
         };
-        self.issues.scored += 1;
         let name = cols.entity.and_then(|c| rec.get(c)).unwrap_or(b"");
-        let e = self.entities.get(name).map(|&e| e as usize);
+        let e = self.entities.get(name).copied();
+        self.append_scored(e, s, x, out);
+    }
+
+    /// The slot of a row's by-field values: the last row's when they are the same.
+    #[inline]
+    fn slot_of(&mut self, cols: &EntityColumns, rec: &csv::ByteRecord) -> Option<u32> {
+        self.key.clear();
+        for c in &cols.by {
+            let v = c.and_then(|c| rec.get(c)).unwrap_or(b"");
+            self.key.extend_from_slice(&(v.len() as u32).to_le_bytes());
+            self.key.extend_from_slice(v);
+        }
+        if self.key != self.last_values || self.last_values.is_empty() {
+            self.last_slot = self.slots.get(&self.key).copied();
+            std::mem::swap(&mut self.key, &mut self.last_values);
+        }
+        self.last_slot
+    }
+
+    /// Appends the four empty cells of a row that gets no score.
+    #[inline]
+    pub fn append_empty(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b",,,,");
+    }
+
+    /// Appends the four output cells of a count `x` of entity `e` (None: not in the model, scored
+    /// against the population) in slot `s`.
+    #[inline]
+    pub fn append_scored(&mut self, e: Option<u32>, s: u32, x: f64, out: &mut Vec<u8>) {
+        self.issues.scored += 1;
         if e.is_none() {
             self.unseen_entity_rows += 1;
         }
-        let cache_key = (e.map_or(u32::MAX, |e| e as u32), s);
-        let threshold = self.settings.threshold;
-        let min_increase = self.settings.min_increase;
-        let caching = self.lookups < 20_000 || self.hits * 4 >= self.lookups;
-        if !caching && !self.bounds.is_empty() {
-            self.bounds = FxMap::default();
-            self.arena = String::new();
+        let cell = s as usize * (self.body.entities.len() + 1) + e.map_or(0, |e| e as usize + 1);
+        let (entry, keep) = match self.table.get(cell).copied() {
+            Some(0) if self.entries.len() < MAX_CACHED => {
+                let entry = self.compute(e, s);
+                self.entries.push(entry);
+                self.table[cell] = self.entries.len() as u32;
+                (entry, true)
+            }
+            Some(i) if i > 0 => (self.entries[i as usize - 1], true),
+            _ => (self.compute(e, s), false),
+        };
+        let b = &entry.boundary;
+        out.extend_from_slice(if x >= b.k { b",1.0," } else { b",0.0," });
+        let t0 = entry.text as usize;
+        let t1 = t0 + entry.ranges_len as usize;
+        out.extend_from_slice(&self.arena[t0..t1]);
+        out.push(b',');
+        out.extend_from_slice(&self.arena[t1..t1 + entry.expected_len as usize]);
+        out.push(b',');
+        let size = match e {
+            Some(e) => self.ent_consts[e as usize].0,
+            None => self.pop_consts[s as usize].0,
+        };
+        let tail = walk_down(b, size, entry.q, x)
+            .unwrap_or_else(|| self.tails(e, s, self.mu(e, s)).upper_tail(x));
+        write_significant(out, tail);
+        if !keep {
+            self.arena.truncate(t0);
         }
-        self.lookups += 1;
-        let hit = if caching {
-            self.bounds.get(&cache_key).copied()
-        } else {
-            None
-        };
-        let c = match hit {
-            Some(c) => {
-                self.hits += 1;
-                c
-            }
-            None => {
-                if !caching {
-                    self.arena.clear();
+    }
+
+    /// The expected count of entity `e` (None: the population) in slot `s`, as
+    /// [`PerEntityBody::predict`] computes it.
+    #[inline]
+    fn mu(&self, e: Option<u32>, s: u32) -> f64 {
+        let s = s as usize;
+        match e {
+            Some(e) => {
+                let ent = &self.body.entities[e as usize];
+                let f = self.body.profiles[ent.profile as usize][s];
+                let mut mu = ent.level as f64 * f as f64;
+                let at = &self.slot_refine_at;
+                for &i in &self.slot_refine[at[s] as usize..at[s + 1] as usize] {
+                    mu *= ent.refine[i as usize] as f64;
                 }
-                let dist = self.body.predict(&self.offsets, e, s as usize);
-                let boundary = dist.boundary(threshold, dist.mu + min_increase);
-                let a = &mut self.arena;
-                let r0 = a.len();
-                pyfmt::write_bound(a, boundary.k, true);
-                a.push_str(":Infinity:");
-                pyfmt::write_repr(a, significant(boundary.tail));
-                let e0 = a.len();
-                pyfmt::write_repr(a, (dist.mu * 100.0).round() / 100.0);
-                let c = Cached {
-                    dist,
-                    boundary,
-                    ranges: (r0 as u32, e0 as u32),
-                    expected: (e0 as u32, a.len() as u32),
-                };
-                if caching {
-                    self.bounds.insert(cache_key, c);
-                }
-                c
+                mu
             }
-        };
-        let k = c.boundary.k;
-        out.push_field(if x >= k { b"1.0" } else { b"0.0" });
-        let text = |(a, b): (u32, u32)| &self.arena.as_bytes()[a as usize..b as usize];
-        out.push_field(text(c.ranges));
-        out.push_field(text(c.expected));
-        let tail = if x == k {
-            c.boundary.tail
+            None => self.body.slots[s].pop_mean as f64,
+        }
+    }
+
+    #[inline]
+    fn tails(&self, e: Option<u32>, s: u32, mu: f64) -> Tails {
+        match e {
+            Some(e) => Tails::new(
+                NegBin::new(mu, self.body.entities[e as usize].phi as f64),
+                self.ent_consts[e as usize],
+            ),
+            None => Tails::new(
+                NegBin::new(mu, self.body.slots[s as usize].pop_phi as f64),
+                self.pop_consts[s as usize],
+            ),
+        }
+    }
+
+    /// The boundary of (entity, slot) and its texts, appended to the arena.
+    fn compute(&mut self, e: Option<u32>, s: u32) -> Entry {
+        let mu = self.mu(e, s);
+        let t = self.tails(e, s, mu);
+        let mu = t.dist.mu;
+        let boundary = t.boundary(
+            self.settings.threshold,
+            self.z,
+            mu + self.settings.min_increase,
+        );
+        let a = &mut self.arena;
+        let r0 = a.len();
+        pyfmt::write_bound_bytes(a, boundary.k, true);
+        a.extend_from_slice(b":Infinity:");
+        write_significant(a, boundary.tail);
+        let e0 = a.len();
+        write_cents(a, mu);
+        Entry {
+            q: t.q(),
+            boundary,
+            text: r0 as u32,
+            ranges_len: (e0 - r0) as u16,
+            expected_len: (a.len() - e0) as u16,
+        }
+    }
+}
+
+/// Python's `repr(significant(p))`. When `significant` divides an integer by an exact power of ten
+/// (`1e-17 <= p`), its result is the double nearest that decimal, whose repr is the decimal's own
+/// digits: printed from the integer without a float-to-text conversion.
+#[inline]
+fn write_significant(out: &mut Vec<u8>, p: f64) {
+    if p >= 1e-300 && p.is_finite() {
+        let k = 5 - p.log10().floor() as i32;
+        if (0..=22).contains(&k) {
+            let m = (p * 10f64.powi(k)).round();
+            if m > 0.0 && m < 1e15 {
+                write_decimal(out, m as u64, k);
+                return;
+            }
+        }
+    }
+    pyfmt::write_repr_bytes(out, significant(p));
+}
+
+/// Python's `repr(round(mu, 2))` as `(mu * 100).round() / 100` gives it, the same way.
+#[inline]
+fn write_cents(out: &mut Vec<u8>, mu: f64) {
+    let m = (mu * 100.0).round();
+    if m > 0.0 && m < 1e15 {
+        write_decimal(out, m as u64, 2);
+    } else {
+        pyfmt::write_repr_bytes(out, m / 100.0);
+    }
+}
+
+/// Python's repr of the double nearest `m * 10^-k` (`m > 0`, at most 15 digits), laid out as
+/// [`pyfmt::write_repr_bytes`] does: fixed notation for `1e-4 <= v < 1e16`, else `d.ddde-XX`.
+fn write_decimal(out: &mut Vec<u8>, m: u64, k: i32) {
+    let mut buf = itoa::Buffer::new();
+    let text = buf.format(m).as_bytes();
+    let exp = text.len() as i32 - 1 - k;
+    let mut n = text.len();
+    while n > 1 && text[n - 1] == b'0' {
+        n -= 1;
+    }
+    let digits = &text[..n];
+    if (-4..16).contains(&exp) {
+        if exp < 0 {
+            out.extend_from_slice(b"0.");
+            out.extend(std::iter::repeat_n(b'0', (-exp - 1) as usize));
+            out.extend_from_slice(digits);
+        } else if exp + 1 >= n as i32 {
+            out.extend_from_slice(digits);
+            out.extend(std::iter::repeat_n(b'0', (exp + 1 - n as i32) as usize));
+            out.extend_from_slice(b".0");
         } else {
-            c.dist.tail_near(&c.boundary, x)
-        };
-        let t = &mut self.text;
-        t.clear();
-        pyfmt::write_repr(t, significant(tail));
-        out.push_field(t.as_bytes());
+            let point = (exp + 1) as usize;
+            out.extend_from_slice(&digits[..point]);
+            out.push(b'.');
+            out.extend_from_slice(&digits[point..]);
+        }
+    } else {
+        out.push(digits[0]);
+        if n > 1 {
+            out.push(b'.');
+            out.extend_from_slice(&digits[1..]);
+        }
+        out.push(b'e');
+        out.push(if exp < 0 { b'-' } else { b'+' });
+        let e = exp.unsigned_abs();
+        if e < 10 {
+            out.push(b'0');
+        }
+        out.extend_from_slice(itoa::Buffer::new().format(e).as_bytes());
     }
 }
 
@@ -254,4 +478,97 @@ fn significant(p: f64) -> f64 {
         return p;
     }
     (p * scale).round() / scale
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn via_ryu_significant(p: f64) -> Vec<u8> {
+        let mut v = Vec::new();
+        pyfmt::write_repr_bytes(&mut v, significant(p));
+        v
+    }
+
+    fn fast_significant(p: f64) -> Vec<u8> {
+        let mut v = Vec::new();
+        write_significant(&mut v, p);
+        v
+    }
+
+    #[test]
+    fn significant_text_matches_ryu() {
+        let mut cases = vec![
+            0.0,
+            1.0,
+            0.5,
+            1e-4,
+            9.9999996e-5,
+            9.9999949e-5,
+            0.173029,
+            0.0325705,
+            1e-17,
+            9.99999e-18,
+            1.2e-17,
+            3.0524e-20,
+            6.2e-300,
+            1e-300,
+            1e-301,
+            0.999999951,
+            0.9999995,
+            1e-5,
+            5e-5,
+        ];
+        // Random probabilities over the whole range, and values next to powers of ten.
+        let mut z = 0x1234_5678_9abc_def0u64;
+        for _ in 0..200_000 {
+            z = z
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let u = (z >> 11) as f64 / (1u64 << 53) as f64;
+            cases.push(10f64.powf(-40.0 * u));
+        }
+        for e in 0..30 {
+            let p = 10f64.powi(-e);
+            cases.extend([
+                p,
+                p.next_up(),
+                p.next_down(),
+                p * (1.0 - 5e-7),
+                p * (1.0 + 5e-7),
+            ]);
+        }
+        for p in cases {
+            assert_eq!(
+                String::from_utf8(fast_significant(p)).unwrap(),
+                String::from_utf8(via_ryu_significant(p)).unwrap(),
+                "{p:e}"
+            );
+        }
+    }
+
+    #[test]
+    fn cents_text_matches_ryu() {
+        let mut z = 0x0fed_cba9_8765_4321u64;
+        let mut cases = vec![
+            0.0, 0.004, 0.005, 0.015, 1.0, 99.995, 123456.785, 1e13, 9.9e12, 1e16, 3e17,
+        ];
+        for _ in 0..200_000 {
+            z = z
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let u = (z >> 11) as f64 / (1u64 << 53) as f64;
+            cases.push(10f64.powf(-3.0 + 18.0 * u));
+        }
+        for mu in cases {
+            let (mut got, mut want) = (Vec::new(), Vec::new());
+            write_cents(&mut got, mu);
+            pyfmt::write_repr_bytes(&mut want, (mu * 100.0).round() / 100.0);
+            assert_eq!(
+                String::from_utf8(got).unwrap(),
+                String::from_utf8(want).unwrap(),
+                "{mu:e}"
+            );
+        }
+    }
 }

@@ -80,18 +80,33 @@ impl Accumulator {
         self.slot_keys.len()
     }
 
+    /// Entity names in the order [`Accumulator::push`] numbers them.
+    pub fn entity_names(&self) -> impl Iterator<Item = &[u8]> {
+        self.entities.iter().map(|e| e.name.as_slice())
+    }
+
+    /// Slot keys in the order [`Accumulator::push`] numbers them.
+    pub fn slot_keys(&self) -> &[Vec<u8>] {
+        &self.slot_keys
+    }
+
     /// Adds one row: `time` in Unix seconds, `slot_key` the encoded by-field values, `x` the count.
-    pub fn push(&mut self, entity: &[u8], slot_key: &[u8], time: f64, x: f64) {
+    /// Returns the row's entity and slot numbers (first-seen order).
+    pub fn push(&mut self, entity: &[u8], slot_key: &[u8], time: f64, x: f64) -> (u32, u32) {
         self.rows += 1;
         let hour = (time / 3600.0).floor() as i64;
-        let s = match self.slot_index.get(slot_key) {
-            Some(&s) => s,
-            None => {
-                let s = self.slot_keys.len() as u32;
-                self.slot_index.insert(slot_key.to_vec(), s);
-                self.slot_keys.push(slot_key.to_vec());
-                s
-            }
+        // Rows come hour by hour: most share the previous row's slot.
+        let s = match self.last {
+            Some((_, s)) if self.slot_keys[s as usize] == slot_key => s,
+            _ => match self.slot_index.get(slot_key) {
+                Some(&s) => s,
+                None => {
+                    let s = self.slot_keys.len() as u32;
+                    self.slot_index.insert(slot_key.to_vec(), s);
+                    self.slot_keys.push(slot_key.to_vec());
+                    s
+                }
+            },
         };
         if self.last != Some((hour, s)) {
             match self.timeline.get(&hour) {
@@ -141,9 +156,12 @@ impl Accumulator {
             acc.daily.resize(d + 1, 0.0);
         }
         acc.daily[d] += x;
+        (e as u32, s as u32)
     }
 
     /// Fits the model. `threshold` and `min_increase` are stored as the apply defaults.
+    // Slot loops index several parallel arrays at once: clearer by index than zipped.
+    #[allow(clippy::needless_range_loop)]
     pub fn finish(
         self,
         entity_field: &str,
