@@ -56,6 +56,7 @@ pub struct EntityColumns {
 #[derive(Clone, Copy)]
 struct Entry {
     boundary: Boundary,
+    mu: f64,
     /// [`Tails::q`], for walking tails down from the boundary.
     q: f64,
     /// `BoundaryRanges` then `ExpectedCount`, back to back from `text`.
@@ -64,7 +65,7 @@ struct Entry {
     expected_len: u16,
 }
 
-/// Cache at most this many (entity, slot) pairs, about 70 bytes each with their texts (2,000 hosts
+/// Cache at most this many (entity, slot) pairs, about 80 bytes each with their texts (2,000 hosts
 /// × 168 hours of the week are 336,000).
 const MAX_CACHED: usize = 1 << 19;
 /// The dense (entity, slot) table is used up to this many cells (4 bytes each, zero pages until
@@ -329,7 +330,7 @@ impl EntityScorer {
             None => self.pop_consts[s as usize].0,
         };
         let tail = walk_down(b, size, entry.q, x)
-            .unwrap_or_else(|| self.tails(e, s, self.mu(e, s)).upper_tail(x));
+            .unwrap_or_else(|| self.tails(e, s, entry.mu).upper_tail(x));
         write_significant(out, tail);
         if !keep {
             self.arena.truncate(t0);
@@ -388,6 +389,7 @@ impl EntityScorer {
         let e0 = a.len();
         write_cents(a, mu);
         Entry {
+            mu,
             q: t.q(),
             boundary,
             text: r0 as u32,

@@ -190,12 +190,7 @@ impl FitEntity {
                 let Some(x) = x else {
                     break 'head Head::Empty;
                 };
-                let Some(t) = time
-                    .and_then(|c| rec.get(c))
-                    .and_then(|v| std::str::from_utf8(v).ok())
-                    .and_then(|v| v.trim().parse::<f64>().ok())
-                    .filter(|t| t.is_finite())
-                else {
+                let Some(t) = time.and_then(|c| rec.get(c)).and_then(parse_time) else {
                     self.bad_time += 1;
                     break 'head Head::Lookup;
                 };
@@ -495,6 +490,19 @@ impl FitEntity {
         out.body = ReplyBody::File { file, len };
         Ok(())
     }
+}
+
+/// A `_time` value: Unix seconds, usually integer text.
+#[inline]
+fn parse_time(v: &[u8]) -> Option<f64> {
+    if !v.is_empty() && v.len() <= 15 && v.iter().all(u8::is_ascii_digit) {
+        // Exact, as `str::parse` would give it.
+        return Some(v.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')) as f64);
+    }
+    std::str::from_utf8(v)
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|t| t.is_finite())
 }
 
 /// Reads one compact record from the front of `rest`: its (entity, slot, count) numbers (None for a

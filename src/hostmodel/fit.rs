@@ -51,9 +51,6 @@ struct EntAcc {
     /// Daily totals from day `day0` (days since the epoch, UTC).
     day0: i64,
     daily: Vec<f64>,
-    /// Per slot: sum and sum of squares of the counts.
-    s1: Vec<f64>,
-    s2: Vec<f64>,
 }
 
 /// Streaming statistics of a per-entity fit.
@@ -63,6 +60,9 @@ pub struct Accumulator {
     entities: Vec<EntAcc>,
     slot_index: super::FxMap<Vec<u8>, u32>,
     slot_keys: Vec<Vec<u8>>,
+    /// Per slot, per entity: sum and sum of squares of the counts. Slot-major: the rows of one hour
+    /// update neighbouring cells.
+    sums: Vec<Vec<[f64; 2]>>,
     /// Hour (Unix seconds / 3600) → slot of the first row seen in that hour.
     timeline: super::FxMap<i64, u32>,
     /// Rows whose slot disagreed with the slot already seen for their hour.
@@ -104,6 +104,7 @@ impl Accumulator {
                     let s = self.slot_keys.len() as u32;
                     self.slot_index.insert(slot_key.to_vec(), s);
                     self.slot_keys.push(slot_key.to_vec());
+                    self.sums.push(Vec::new());
                     s
                 }
             },
@@ -129,8 +130,6 @@ impl Accumulator {
                     rows: 0,
                     day0: hour.div_euclid(24),
                     daily: Vec::new(),
-                    s1: Vec::new(),
-                    s2: Vec::new(),
                 });
                 self.entities.len() - 1
             }
@@ -138,13 +137,12 @@ impl Accumulator {
         let acc = &mut self.entities[e];
         acc.first_hour = acc.first_hour.min(hour);
         acc.rows += 1;
-        let s = s as usize;
-        if acc.s1.len() <= s {
-            acc.s1.resize(s + 1, 0.0);
-            acc.s2.resize(s + 1, 0.0);
+        let sums = &mut self.sums[s as usize];
+        if sums.len() <= e {
+            sums.resize(e + 1, [0.0; 2]);
         }
-        acc.s1[s] += x;
-        acc.s2[s] += x * x;
+        sums[e][0] += x;
+        sums[e][1] += x * x;
         let day = hour.div_euclid(24);
         if day < acc.day0 {
             let shift = (acc.day0 - day) as usize;
@@ -277,7 +275,8 @@ impl Accumulator {
         let mut work: Vec<Work> = self
             .entities
             .iter()
-            .map(|e| {
+            .enumerate()
+            .map(|(i, e)| {
                 let exp = &exposure_at[&e.first_hour];
                 let mut n = vec![0.0; n_slots];
                 let mut s1 = vec![0.0; n_slots];
@@ -285,9 +284,9 @@ impl Accumulator {
                 for old in 0..n_slots {
                     let s = new_slot[old];
                     n[s] = exp[s] as f64;
-                    if old < e.s1.len() {
-                        s1[s] = e.s1[old];
-                        s2[s] = e.s2[old];
+                    if let Some(&[a, b]) = self.sums[old].get(i) {
+                        s1[s] = a;
+                        s2[s] = b;
                     }
                 }
                 // A row in an hour the timeline gave another slot still counts: make room for it.
