@@ -127,7 +127,7 @@ impl Apply {
         out: &mut Output,
     ) -> Result<()> {
         let scorer = self.entity.as_mut().expect("loaded");
-        let mut buf = Vec::with_capacity(body.len() + body.len() / 2 + 64);
+        let mut buf = Vec::new();
         scorer.score_chunk(body, chunk, &mut buf)?;
         if scorer.issues.chunk_all_non_numeric() {
             return Err(Error::Data(format!(

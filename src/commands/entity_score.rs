@@ -65,6 +65,29 @@ struct Entry {
     expected_len: u16,
 }
 
+/// What [`EntityScorer::mu`] needs of an entity.
+#[derive(Clone, Copy)]
+struct EntityParams {
+    level: f32,
+    phi: f32,
+    profile: u32,
+    refine_at: u32,
+    refine_len: u32,
+}
+
+/// No entity (an empty slot of the name index, a successor not yet seen).
+const NONE: u32 = u32::MAX;
+
+/// FxHash of a name, folded to 32 bits.
+#[inline]
+fn name_hash(name: &[u8]) -> u32 {
+    use std::hash::Hasher;
+    let mut h = crate::hostmodel::FxHasher::default();
+    h.write(name);
+    let v = h.finish();
+    (v ^ (v >> 32)) as u32
+}
+
 /// Cache at most this many (entity, slot) pairs, about 80 bytes each with their texts (2,000 hosts
 /// × 168 hours of the week are 336,000).
 const MAX_CACHED: usize = 1 << 19;
@@ -76,8 +99,22 @@ const MAX_TABLE: usize = 1 << 24;
 pub struct EntityScorer {
     pub settings: EntitySettings,
     body: PerEntityBody,
-    entities: FxMap<Vec<u8>, u32>,
+    /// Entity names → index: open addressing over their hashes, names compared in `names`.
+    name_index: Vec<(u32, u32)>,
     slots: FxMap<Vec<u8>, u32>,
+    /// Entity names back to back (entity `e`'s from `name_at[e]` to `name_at[e + 1]`), and per entity
+    /// (and one more for the start) the entity whose row followed it last: rows come hour by hour in
+    /// the same order, so the next row's entity is usually found by one comparison, without hashing.
+    names: Vec<u8>,
+    name_at: Vec<u32>,
+    successor: Vec<u32>,
+    last_entity: usize,
+    /// Per entity: level, over-dispersion, profile and where its refinements start in `refine`,
+    /// contiguous (a row touches a different entity each time).
+    params: Vec<EntityParams>,
+    refine: Vec<f32>,
+    /// The profiles' factors, profile-major.
+    factors: Vec<f32>,
     /// Per slot, each by-field's index into an entity's refinements (`offsets[j] + value`), slot `s`'s
     /// from `slot_refine_at[s]` to `slot_refine_at[s + 1]`.
     slot_refine: Vec<u32>,
@@ -104,7 +141,12 @@ pub struct EntityScorer {
 
 impl EntityScorer {
     pub fn new(settings: EntitySettings, body: PerEntityBody) -> EntityScorer {
-        let (entities, slots) = body.indexes();
+        let slots = body
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.key.clone(), i as u32))
+            .collect();
         let offsets = body.offsets();
         let mut slot_refine = Vec::new();
         let mut slot_refine_at = vec![0u32];
@@ -125,10 +167,54 @@ impl EntityScorer {
             .map(|s| NegBin::size_consts(s.pop_phi as f64))
             .collect();
         let cells = (body.entities.len() + 1).saturating_mul(body.slots.len());
+        let mut names = Vec::new();
+        let mut name_at = vec![0u32];
+        let mut refine = Vec::new();
+        let mut params = Vec::with_capacity(body.entities.len());
+        for e in &body.entities {
+            names.extend_from_slice(e.name.as_bytes());
+            name_at.push(names.len() as u32);
+            params.push(EntityParams {
+                level: e.level,
+                phi: e.phi,
+                profile: e.profile as u32,
+                refine_at: refine.len() as u32,
+                refine_len: e.refine.len() as u32,
+            });
+            refine.extend_from_slice(&e.refine);
+        }
+        let n_slots = body.slots.len();
+        let factors = body
+            .profiles
+            .iter()
+            .flat_map(|p| (0..n_slots).map(|s| p.get(s).copied().unwrap_or(f32::NAN)))
+            .collect();
+        let caching = cells <= MAX_TABLE;
+        // A power of two at least twice the entities; a later duplicate name wins, as in a map.
+        let size = (body.entities.len() * 2).next_power_of_two().max(16);
+        let mut name_index = vec![(0u32, NONE); size];
+        for (e, ent) in body.entities.iter().enumerate() {
+            let h = name_hash(ent.name.as_bytes());
+            let mut i = h as usize & (size - 1);
+            while name_index[i].1 != NONE && {
+                let o = name_index[i].1 as usize;
+                names[name_at[o] as usize..name_at[o + 1] as usize] != *ent.name.as_bytes()
+            } {
+                i = (i + 1) & (size - 1);
+            }
+            name_index[i] = (h, e as u32);
+        }
         EntityScorer {
+            successor: vec![NONE; body.entities.len() + 1],
+            last_entity: body.entities.len(),
+            names,
+            name_at,
+            params,
+            refine,
+            factors,
             z: wh_z(settings.threshold),
             settings,
-            entities,
+            name_index,
             slots,
             slot_refine,
             slot_refine_at,
@@ -137,13 +223,14 @@ impl EntityScorer {
             key: Vec::new(),
             last_values: Vec::new(),
             last_slot: None,
-            table: if cells <= MAX_TABLE {
-                vec![0; cells]
+            table: if caching { vec![0; cells] } else { Vec::new() },
+            // Address space only until used: no copying as they grow.
+            entries: Vec::with_capacity(if caching { cells.min(MAX_CACHED) } else { 0 }),
+            arena: Vec::with_capacity(if caching {
+                cells.min(MAX_CACHED) * 32
             } else {
-                Vec::new()
-            },
-            entries: Vec::new(),
-            arena: Vec::new(),
+                0
+            }),
             body,
             issues: RowIssues::default(),
             unseen_entity_rows: 0,
@@ -156,7 +243,24 @@ impl EntityScorer {
 
     /// The model's index of an entity name, as a row's lookup finds it.
     pub fn entity_index(&self, name: &[u8]) -> Option<u32> {
-        self.entities.get(name).copied()
+        let h = name_hash(name);
+        let mask = self.name_index.len() - 1;
+        let mut i = h as usize & mask;
+        loop {
+            let (tag, e) = self.name_index[i];
+            if e == NONE {
+                return None;
+            }
+            if tag == h && self.name(e) == name {
+                return Some(e);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    #[inline]
+    fn name(&self, e: u32) -> &[u8] {
+        &self.names[self.name_at[e as usize] as usize..self.name_at[e as usize + 1] as usize]
     }
 
     /// The model's index of an encoded slot key.
@@ -272,8 +376,25 @@ impl EntityScorer {
             return;
         };
         let name = cols.entity.and_then(|c| rec.get(c)).unwrap_or(b"");
-        let e = self.entities.get(name).copied();
+        let e = self.entity_of(name);
         self.append_scored(e, s, x, out);
+    }
+
+    /// The model's index of a row's entity: the last row's entity's successor when the name is
+    /// that one's, else looked up.
+    #[inline]
+    fn entity_of(&mut self, name: &[u8]) -> Option<u32> {
+        let guess = self.successor[self.last_entity];
+        let e = if guess != NONE && self.name(guess) == name {
+            Some(guess)
+        } else {
+            self.entity_index(name)
+        };
+        if let Some(e) = e {
+            self.successor[self.last_entity] = e;
+            self.last_entity = e as usize;
+        }
+        e
     }
 
     /// The slot of a row's by-field values: the last row's when they are the same.
@@ -344,12 +465,18 @@ impl EntityScorer {
         let s = s as usize;
         match e {
             Some(e) => {
-                let ent = &self.body.entities[e as usize];
-                let f = self.body.profiles[ent.profile as usize][s];
-                let mut mu = ent.level as f64 * f as f64;
+                let p = self.params[e as usize];
+                let mut f = self.factors[p.profile as usize * self.body.slots.len() + s];
+                if f.is_nan() {
+                    // NaN in the model, or a profile shorter than the slots (which panics, as
+                    // `predict` would).
+                    f = self.body.profiles[p.profile as usize][s];
+                }
+                let mut mu = p.level as f64 * f as f64;
+                let refine = &self.refine[p.refine_at as usize..][..p.refine_len as usize];
                 let at = &self.slot_refine_at;
                 for &i in &self.slot_refine[at[s] as usize..at[s + 1] as usize] {
-                    mu *= ent.refine[i as usize] as f64;
+                    mu *= refine[i as usize] as f64;
                 }
                 mu
             }
@@ -361,7 +488,7 @@ impl EntityScorer {
     fn tails(&self, e: Option<u32>, s: u32, mu: f64) -> Tails {
         match e {
             Some(e) => Tails::new(
-                NegBin::new(mu, self.body.entities[e as usize].phi as f64),
+                NegBin::new(mu, self.params[e as usize].phi as f64),
                 self.ent_consts[e as usize],
             ),
             None => Tails::new(
@@ -404,28 +531,60 @@ impl EntityScorer {
 /// digits: printed from the integer without a float-to-text conversion.
 #[inline]
 fn write_significant(out: &mut Vec<u8>, p: f64) {
-    if p >= 1e-300 && p.is_finite() {
-        let k = 5 - p.log10().floor() as i32;
-        if (0..=22).contains(&k) {
-            let m = (p * 10f64.powi(k)).round();
-            if m > 0.0 && m < 1e15 {
-                write_decimal(out, m as u64, k);
-                return;
-            }
+    if (1e-16..1e6).contains(&p) {
+        // `floor(log10(p))` from the binary exponent: where it can differ from the logarithm's (p
+        // within an ulp of a power of ten) both round to that power, so the text is the same.
+        let e2 = ((p.to_bits() >> 52) & 0x7ff) as i32 - 1023;
+        // floor(e2 log10(2)) (78913 / 2^18 is log10(2) to 6 digits, exact enough for |e2| < 1000).
+        let mut e = (e2 * 78913) >> 18;
+        if p >= pow10(e + 1) {
+            e += 1;
         }
+        let k = 5 - e;
+        // 10^k is exact up to 10^22, as `powi` gives it.
+        write_decimal(out, round_half_away(p * POW10[k as usize]), k);
+        return;
     }
     pyfmt::write_repr_bytes(out, significant(p));
+}
+
+/// `10^k` for `k` = 0..=22, all exact.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// The double nearest `10^n`, `-22 <= n <= 22`.
+#[inline]
+fn pow10(n: i32) -> f64 {
+    const NEG: [f64; 23] = [
+        1e0, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-11, 1e-12, 1e-13,
+        1e-14, 1e-15, 1e-16, 1e-17, 1e-18, 1e-19, 1e-20, 1e-21, 1e-22,
+    ];
+    if n >= 0 {
+        POW10[n as usize]
+    } else {
+        NEG[(-n) as usize]
+    }
 }
 
 /// Python's `repr(round(mu, 2))` as `(mu * 100).round() / 100` gives it, the same way.
 #[inline]
 fn write_cents(out: &mut Vec<u8>, mu: f64) {
-    let m = (mu * 100.0).round();
-    if m > 0.0 && m < 1e15 {
-        write_decimal(out, m as u64, 2);
+    let v = mu * 100.0;
+    if (0.5..1e15).contains(&v) {
+        write_decimal(out, round_half_away(v), 2);
     } else {
-        pyfmt::write_repr_bytes(out, m / 100.0);
+        pyfmt::write_repr_bytes(out, v.round() / 100.0);
     }
+}
+
+/// `v.round()` for `0 <= v < 2^52`, without the libm call (no SSE4.1 rounding in the baseline
+/// target): the fraction `v - trunc(v)` is exact there.
+#[inline]
+fn round_half_away(v: f64) -> u64 {
+    let i = v as u64;
+    i + u64::from(v - i as f64 >= 0.5)
 }
 
 /// Python's repr of the double nearest `m * 10^-k` (`m > 0`, at most 15 digits), laid out as
@@ -530,15 +689,19 @@ mod tests {
             let u = (z >> 11) as f64 / (1u64 << 53) as f64;
             cases.push(10f64.powf(-40.0 * u));
         }
+        // Next to powers of ten (where the decimal exponent is decided) and to rounding midpoints.
         for e in 0..30 {
-            let p = 10f64.powi(-e);
-            cases.extend([
-                p,
-                p.next_up(),
-                p.next_down(),
-                p * (1.0 - 5e-7),
-                p * (1.0 + 5e-7),
-            ]);
+            for p in [
+                10f64.powi(-e),
+                10f64.powi(-e) * (1.0 - 5e-7),
+                1.234565 * 10f64.powi(-e),
+            ] {
+                let (mut up, mut down) = (p, p);
+                for _ in 0..6 {
+                    cases.extend([up, down]);
+                    (up, down) = (up.next_up(), down.next_down());
+                }
+            }
         }
         for p in cases {
             assert_eq!(

@@ -154,7 +154,7 @@ impl Accumulator {
             acc.daily.resize(d + 1, 0.0);
         }
         acc.daily[d] += x;
-        (e as u32, s as u32)
+        (e as u32, s)
     }
 
     /// Fits the model. `threshold` and `min_increase` are stored as the apply defaults.
