@@ -69,6 +69,10 @@ pub struct Accumulator {
     pub slot_conflicts: u64,
     pub rows: u64,
     last: Option<(i64, u32)>,
+    /// Per entity (and one more for the start), the entity whose row followed it last: rows come
+    /// hour by hour in the same order, so the next row's entity is usually found without hashing.
+    successor: Vec<u32>,
+    last_entity: Option<u32>,
 }
 
 impl Accumulator {
@@ -119,8 +123,15 @@ impl Accumulator {
             }
             self.last = Some((hour, s));
         }
-        let e = match self.entity_index.get(entity) {
-            Some(&e) => e as usize,
+        let from = self.last_entity.map_or(0, |e| e as usize + 1);
+        let guess = self.successor.get(from).copied().unwrap_or(u32::MAX);
+        let known = if guess != u32::MAX && self.entities[guess as usize].name == entity {
+            Some(guess)
+        } else {
+            self.entity_index.get(entity).copied()
+        };
+        let e = match known {
+            Some(e) => e as usize,
             None => {
                 self.entity_index
                     .insert(entity.to_vec(), self.entities.len() as u32);
@@ -134,6 +145,11 @@ impl Accumulator {
                 self.entities.len() - 1
             }
         };
+        if self.successor.len() <= self.entities.len() {
+            self.successor.resize(self.entities.len() + 1, u32::MAX);
+        }
+        self.successor[from] = e as u32;
+        self.last_entity = Some(e as u32);
         let acc = &mut self.entities[e];
         acc.first_hour = acc.first_hour.min(hour);
         acc.rows += 1;
