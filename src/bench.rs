@@ -444,6 +444,23 @@ fn converse_inner(
     Ok(run)
 }
 
+/// One conversation over `bodies` (CSV chunks, each with its header) sent in order, the last marked
+/// finished: the child's wall time with no CSV work on this side (`quality --timing` reports it
+/// beside the local driver's time).
+pub fn time_child(
+    exe: &Path,
+    line: &str,
+    models: &Path,
+    bodies: &[Vec<u8>],
+) -> Result<f64, String> {
+    let dispatch = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let run = converse(exe, line, models, dispatch.path(), &Source::List(bodies));
+    match run.error {
+        Some(e) => Err(format!("{line}: {e}")),
+        None => Ok(run.secs),
+    }
+}
+
 /// One row of the results table.
 #[derive(Debug, Clone)]
 struct Row {

@@ -13,7 +13,7 @@ use super::{Context, Output, ReplyBody, SearchCommand};
 use crate::density::DistKind;
 use crate::error::{Error, Result};
 use crate::model::{Model, ModelBody, ModelHeader};
-use crate::protocol::body::{BodyReader, body_writer};
+use crate::protocol::body::BodyReader;
 use crate::protocol::metadata::Reply;
 use crate::spl::{self, ApplyArgs};
 
@@ -130,37 +130,13 @@ impl Apply {
         out: &mut Output,
     ) -> Result<()> {
         let scorer = self.entity.as_mut().expect("loaded");
-        let mut reader = BodyReader::new(body).map_err(|source| Error::Body { chunk, source })?;
-        let mut buf = Vec::with_capacity(body.len() + body.len() / 2 + 64);
-        if !reader.header.is_empty() {
-            let out_cols = scorer.settings.output_columns();
-            let header = reader.header.clone();
-            let kept = rows::kept_columns(&header.names, &out_cols);
-            let cols = scorer.columns(&header);
-            let mut w = body_writer(&mut buf);
-            let mut out_rec = csv::ByteRecord::new();
-            out_rec.extend(kept.iter().map(|&i| header.names[i].as_slice()));
-            out_rec.extend(out_cols.iter().map(|c| c.as_bytes()));
-            w.write_byte_record(&out_rec)?;
-            scorer.issues.start_chunk();
-            let mut rec = csv::ByteRecord::new();
-            while reader
-                .read(&mut rec)
-                .map_err(|source| Error::Body { chunk, source })?
-            {
-                out_rec.clear();
-                out_rec.extend(kept.iter().map(|&i| rec.get(i).unwrap_or(b"")));
-                scorer.score_row(&header, &cols, &rec, &mut out_rec);
-                w.write_byte_record(&out_rec)?;
-            }
-            w.flush()?;
-            drop(w);
-            if scorer.issues.chunk_all_non_numeric() {
-                return Err(Error::Data(format!(
-                    "Feature \"{}\" is not a numeric type",
-                    scorer.settings.feature
-                )));
-            }
+        let mut buf = Vec::new();
+        scorer.score_chunk(body, chunk, &mut buf)?;
+        if scorer.issues.chunk_all_non_numeric() {
+            return Err(Error::Data(format!(
+                "Feature \"{}\" is not a numeric type",
+                scorer.settings.feature
+            )));
         }
         if finished && !self.warned {
             self.warned = true;

@@ -2,13 +2,15 @@
 //! [min_increase=<n>]`: the per-entity count model ([`crate::hostmodel`]) as an `events` command.
 //!
 //! Every chunk's rows are summarised as they arrive (per entity and by-group: sum and sum of squares;
-//! per entity: its first hour; one hour → by-group timeline) and spilled to a file; after the last chunk
-//! the model is fitted, saved, and the training rows come back scored.
+//! per entity: its first hour; one hour → by-group timeline) and spilled to a file as compact records
+//! (entity, by-group, count, row bytes), so the final pass neither parses CSV nor looks names up again;
+//! after the last chunk the model is fitted, saved, and the training rows come back scored.
 
 use std::collections::HashMap;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 
 use super::entity_score::{EntityScorer, EntitySettings};
+use super::rows;
 use super::score::parse_number;
 use super::spill::{Spill, temp_file};
 use super::{Context, Output, ReplyBody, SearchCommand};
@@ -29,6 +31,8 @@ pub struct FitEntity {
     min_increase: f64,
     acc: Accumulator,
     spill: Option<Spill>,
+    /// The current chunk's compact records (see [`NO_SCORE`]).
+    records: Vec<u8>,
     columns: Vec<Vec<u8>>,
     column_index: HashMap<Vec<u8>, usize>,
     key: Vec<u8>,
@@ -37,6 +41,29 @@ pub struct FitEntity {
     missing: u64,
     bad_time: u64,
     done: bool,
+}
+
+/// The spill tag of a chunk spilled as its raw body. Any other tag `n` marks a chunk of compact records
+/// whose header was the first `n` columns of the union.
+const RAW: u32 = 0;
+
+/// The entity number of a compact record whose row gets empty outputs.
+///
+/// Compact records: per row, a little-endian u32 entity (its number in the accumulator, or
+/// `NO_SCORE`), then, unless `NO_SCORE`, the u32 slot number and the f64 count; then a u32 length and
+/// the row's CSV bytes as the reply copies them (all of the chunk's columns, without a terminator; see
+/// [`rows::write_input`]). A chunk with a row that has a count but was not used for fitting (no
+/// `_time`, an empty entity or by-field) is spilled raw instead: its scoring needs a lookup.
+const NO_SCORE: u32 = u32::MAX;
+
+/// What the final pass will need to score a row.
+enum Head {
+    /// Empty outputs (no count).
+    Empty,
+    /// The row's entity and slot numbers in the accumulator, and its count.
+    Scored(u32, u32, f64),
+    /// A count in a row not used for fitting: its entity and slot must be looked up.
+    Lookup,
 }
 
 /// The argument checks of a per-entity fit; `Ok(None)` when `entity=` is not given.
@@ -98,6 +125,7 @@ impl FitEntity {
             ctx: ctx.clone(),
             acc: Accumulator::default(),
             spill: None,
+            records: Vec::new(),
             columns: Vec::new(),
             column_index: HashMap::new(),
             key: Vec::new(),
@@ -114,7 +142,10 @@ impl FitEntity {
             .filter(|p| !p.as_os_str().is_empty())
     }
 
-    fn absorb(&mut self, body: &[u8], chunk: u64) -> Result<()> {
+    /// Accumulates one chunk's rows. When the chunk's header is the union of all headers so far (the
+    /// normal case) its rows are also recorded in `self.records` (see [`NO_SCORE`]). Returns the spill
+    /// tag of the chunk: [`RAW`] when the raw body must be spilled instead.
+    fn absorb(&mut self, body: &[u8], chunk: u64) -> Result<u32> {
         let mut reader = BodyReader::new(body).map_err(|source| Error::Body { chunk, source })?;
         for name in &reader.header.names {
             if !self.column_index.contains_key(name) {
@@ -124,13 +155,17 @@ impl FitEntity {
         }
         let header = reader.header.clone();
         if header.is_empty() {
-            return Ok(());
+            return Ok(RAW);
         }
+        let mut compact = header.names[..] == self.columns[..];
+        let bytes = reader.bytes();
         let feature = header.find(&self.args.feature);
         let entity = header.find(&self.entity);
         let time = header.find("_time");
         let by: Vec<Option<usize>> = self.args.by.iter().map(|f| header.find(f)).collect();
         let max_entities = self.ctx.env.config.max_groups;
+        let records = &mut self.records;
+        records.clear();
         let mut rec = csv::ByteRecord::new();
         while reader
             .read(&mut rec)
@@ -151,42 +186,67 @@ impl FitEntity {
                     None
                 }
             };
-            let Some(x) = x else { continue };
-            let Some(t) = time
-                .and_then(|c| rec.get(c))
-                .and_then(|v| std::str::from_utf8(v).ok())
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .filter(|t| t.is_finite())
-            else {
-                self.bad_time += 1;
-                continue;
+            let head = 'head: {
+                let Some(x) = x else {
+                    break 'head Head::Empty;
+                };
+                let Some(t) = time.and_then(|c| rec.get(c)).and_then(parse_time) else {
+                    self.bad_time += 1;
+                    break 'head Head::Lookup;
+                };
+                let name = entity.and_then(|c| rec.get(c)).unwrap_or(b"");
+                self.key.clear();
+                let mut complete = !name.is_empty();
+                for c in &by {
+                    let v = c.and_then(|c| rec.get(c)).unwrap_or(b"");
+                    complete &= !v.is_empty();
+                    self.key.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                    self.key.extend_from_slice(v);
+                }
+                if !complete {
+                    self.missing += 1;
+                    break 'head Head::Lookup;
+                }
+                let (e, s) = self.acc.push(name, &self.key, t, x);
+                if self.acc.entity_count() > max_entities {
+                    return Err(Error::Data(format!(
+                        "The number of entities can not exceed {max_entities}. Raise max_groups in smbdensity.conf."
+                    )));
+                }
+                Head::Scored(e, s, x)
             };
-            let name = entity.and_then(|c| rec.get(c)).unwrap_or(b"");
-            self.key.clear();
-            let mut complete = !name.is_empty();
-            for c in &by {
-                let v = c.and_then(|c| rec.get(c)).unwrap_or(b"");
-                complete &= !v.is_empty();
-                self.key.extend_from_slice(&(v.len() as u32).to_le_bytes());
-                self.key.extend_from_slice(v);
-            }
-            if !complete {
-                self.missing += 1;
-                continue;
-            }
-            self.acc.push(name, &self.key, t, x);
-            if self.acc.entity_count() > max_entities {
-                return Err(Error::Data(format!(
-                    "The number of entities can not exceed {max_entities}. Raise max_groups in smbdensity.conf."
-                )));
+            if compact {
+                match head {
+                    Head::Lookup => compact = false,
+                    Head::Empty => records.extend_from_slice(&NO_SCORE.to_le_bytes()),
+                    Head::Scored(e, s, x) => {
+                        records.extend_from_slice(&e.to_le_bytes());
+                        records.extend_from_slice(&s.to_le_bytes());
+                        records.extend_from_slice(&x.to_le_bytes());
+                    }
+                }
+                let len_at = records.len();
+                records.extend_from_slice(&[0; 4]);
+                rows::write_input(records, bytes, &rec, None);
+                let len = (records.len() - len_at - 4) as u32;
+                records[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
             }
         }
-        Ok(())
+        Ok(if compact {
+            self.columns.len() as u32
+        } else {
+            RAW
+        })
     }
 
     fn finish(&mut self, out: &mut Output) -> Result<()> {
         let acc = std::mem::take(&mut self.acc);
         let used = acc.rows;
+        // What the compact records' numbers stand for.
+        let numbering = (
+            acc.entity_names().map(<[u8]>::to_vec).collect::<Vec<_>>(),
+            acc.slot_keys().to_vec(),
+        );
         let conflicts = acc.slot_conflicts;
         let body = acc
             .finish(&self.entity, &FitConfig::default(), self.threshold, self.min_increase)
@@ -253,9 +313,9 @@ impl FitEntity {
                 body.slots.len(),
                 path.display()
             ));
-            self.write_scored(body, out)
+            self.write_scored(body, &numbering, out)
         } else {
-            self.write_scored(body, out)
+            self.write_scored(body, &numbering, out)
         }
     }
 
@@ -274,7 +334,14 @@ impl FitEntity {
         }
     }
 
-    fn write_scored(&mut self, body: PerEntityBody, out: &mut Output) -> Result<()> {
+    /// Replays the spilled input and writes every row with its scores into the reply body.
+    /// `numbering` is the accumulator's entity names and slot keys, in the order of their numbers.
+    fn write_scored(
+        &mut self,
+        body: PerEntityBody,
+        numbering: &(Vec<Vec<u8>>, Vec<Vec<u8>>),
+        out: &mut Output,
+    ) -> Result<()> {
         let settings = EntitySettings {
             feature: self.args.feature.clone(),
             by_fields: self.args.by.clone(),
@@ -292,58 +359,170 @@ impl FitEntity {
             .filter(|&i| !out_cols.iter().any(|c| c.as_bytes() == self.columns[i]))
             .collect();
         let mut scorer = EntityScorer::new(settings, body);
+        // Accumulator numbers → the model's, looked up as a row's name and by-fields would be.
+        let entity_of: Vec<Option<u32>> =
+            numbering.0.iter().map(|n| scorer.entity_index(n)).collect();
+        let slot_of: Vec<Option<u32>> = numbering.1.iter().map(|k| scorer.slot_index(k)).collect();
         let file = temp_file(self.dispatch_dir())?;
-        let mut w = crate::protocol::body::body_writer(BufWriter::with_capacity(1 << 20, file));
-        let mut rec_out = csv::ByteRecord::new();
-        for &i in &kept {
-            rec_out.push_field(&self.columns[i]);
-        }
-        for c in &out_cols {
-            rec_out.push_field(c.as_bytes());
-        }
-        w.write_byte_record(&rec_out)?;
+        let mut w = BufWriter::with_capacity(1 << 20, file);
+        let mut buf = Vec::new();
+        rows::write_record(
+            &mut buf,
+            kept.iter()
+                .map(|&i| self.columns[i].as_slice())
+                .chain(out_cols.iter().map(|c| c.as_bytes())),
+        );
+        w.write_all(&buf)?;
         let union_index = &self.column_index;
+        let columns = &self.columns;
         let spill = self.spill.take().expect("spill exists until finish");
         let mut rec = csv::ByteRecord::new();
         let mut chunk_no = 0;
-        spill.replay(|_tag, chunk| {
+        // Compact records copy as they are when their columns are all the union's and all kept.
+        let all_kept = kept.len() == columns.len();
+        // A record of one empty field is written `""` (as the CSV writer does).
+        let lone_empty = |buf: &mut Vec<u8>, row_start: usize| {
+            if !score && kept.len() == 1 && buf.len() == row_start {
+                buf.extend_from_slice(b"\"\"");
+            }
+        };
+        let mut rebuilt = Vec::new();
+        spill.replay(|tag, chunk| {
             chunk_no += 1;
+            buf.clear();
+            let chunk = if tag != RAW && all_kept && tag as usize == columns.len() {
+                let mut rest = chunk;
+                while !rest.is_empty() {
+                    let (hit, row) = next_record(&mut rest);
+                    let row_start = buf.len();
+                    buf.extend_from_slice(row);
+                    lone_empty(&mut buf, row_start);
+                    if score {
+                        match hit {
+                            Some((e, s, x)) => match slot_of[s as usize] {
+                                Some(s) => {
+                                    scorer.append_scored(entity_of[e as usize], s, x, &mut buf)
+                                }
+                                None => scorer.append_empty(&mut buf),
+                            },
+                            None => scorer.append_empty(&mut buf),
+                        }
+                    }
+                    buf.push(b'\n');
+                    if buf.len() >= 1 << 20 {
+                        w.write_all(&buf)?;
+                        buf.clear();
+                    }
+                }
+                w.write_all(&buf)?;
+                return Ok(());
+            } else if tag != RAW {
+                // Columns were added or replaced after this chunk: rebuild its body and score it as
+                // any other.
+                rebuilt.clear();
+                rows::write_record(
+                    &mut rebuilt,
+                    columns[..tag as usize].iter().map(|c| c.as_slice()),
+                );
+                let mut rest = chunk;
+                while !rest.is_empty() {
+                    let (_, row) = next_record(&mut rest);
+                    rebuilt.extend_from_slice(row);
+                    rebuilt.push(b'\n');
+                }
+                &rebuilt[..]
+            } else {
+                chunk
+            };
             let mut reader = BodyReader::new(chunk).map_err(|source| Error::Body {
                 chunk: chunk_no,
                 source,
             })?;
             let header = reader.header.clone();
+            if header.is_empty() {
+                return Ok(());
+            }
+            let bytes = reader.bytes();
+            // Where each union column sits in this chunk.
             let mut pos = vec![None; union_index.len()];
             for (i, n) in header.names.iter().enumerate() {
                 pos[union_index[n]] = Some(i);
             }
+            // The kept columns are exactly this chunk's columns, in order: rows can be copied as is.
+            let identity = kept.len() == header.len()
+                && kept.iter().enumerate().all(|(k, &u)| pos[u] == Some(k));
             let cols = scorer.columns(&header);
             while reader.read(&mut rec).map_err(|source| Error::Body {
                 chunk: chunk_no,
                 source,
             })? {
-                rec_out.clear();
-                for &u in &kept {
-                    rec_out.push_field(pos[u].and_then(|i| rec.get(i)).unwrap_or(b""));
+                let row_start = buf.len();
+                if identity {
+                    rows::write_input(&mut buf, bytes, &rec, None);
+                } else {
+                    for (k, &u) in kept.iter().enumerate() {
+                        if k > 0 {
+                            buf.push(b',');
+                        }
+                        rows::write_field(&mut buf, pos[u].and_then(|i| rec.get(i)).unwrap_or(b""));
+                    }
                 }
+                lone_empty(&mut buf, row_start);
                 if score {
-                    scorer.score_row(&header, &cols, &rec, &mut rec_out);
+                    scorer.append_cells(&header, &cols, &rec, &mut buf);
+                    if kept.is_empty() {
+                        buf.remove(row_start);
+                    }
                 }
-                w.write_byte_record(&rec_out)?;
+                buf.push(b'\n');
+                if buf.len() >= 1 << 20 {
+                    w.write_all(&buf)?;
+                    buf.clear();
+                }
             }
+            w.write_all(&buf)?;
             Ok(())
         })?;
-        let mut file = w
-            .into_inner()
-            .map_err(|e| Error::Io(e.into_error()))?
-            .into_inner()
-            .map_err(|e| e.into_error())?;
+        let mut file = w.into_inner().map_err(|e| e.into_error())?;
         file.flush()?;
         let len = file.seek(SeekFrom::End(0))?;
         file.seek(SeekFrom::Start(0))?;
         out.body = ReplyBody::File { file, len };
         Ok(())
     }
+}
+
+/// A `_time` value: Unix seconds, usually integer text.
+#[inline]
+fn parse_time(v: &[u8]) -> Option<f64> {
+    if !v.is_empty() && v.len() <= 15 && v.iter().all(u8::is_ascii_digit) {
+        // Exact, as `str::parse` would give it.
+        return Some(v.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')) as f64);
+    }
+    std::str::from_utf8(v)
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|t| t.is_finite())
+}
+
+/// Reads one compact record from the front of `rest`: its (entity, slot, count) numbers (None for a
+/// row that gets empty outputs) and its row bytes.
+#[inline]
+fn next_record<'a>(rest: &mut &'a [u8]) -> (Option<(u32, u32, f64)>, &'a [u8]) {
+    let u32_at = |b: &[u8]| u32::from_le_bytes(b[..4].try_into().expect("4 bytes"));
+    let r = *rest;
+    let e = u32_at(r);
+    let (hit, r) = if e == NO_SCORE {
+        (None, &r[4..])
+    } else {
+        let s = u32_at(&r[4..]);
+        let x = f64::from_le_bytes(r[8..16].try_into().expect("8 bytes"));
+        (Some((e, s, x)), &r[16..])
+    };
+    let len = u32_at(r) as usize;
+    let row = &r[4..4 + len];
+    *rest = &r[4 + len..];
+    (hit, row)
 }
 
 /// The one threshold of a per-entity model (several are refused), validated like MLTK's.
@@ -376,11 +555,15 @@ impl SearchCommand for FitEntity {
         if self.done {
             return Ok(());
         }
-        self.absorb(body, chunk)?;
+        let tag = self.absorb(body, chunk)?;
         if self.spill.is_none() {
             self.spill = Some(Spill::new(self.dispatch_dir())?);
         }
-        self.spill.as_mut().expect("just created").push(0, body)?;
+        let spill = self.spill.as_mut().expect("just created");
+        match tag {
+            RAW => spill.push(RAW, body)?,
+            _ => spill.push(tag, &self.records)?,
+        }
         if finished {
             self.done = true;
             self.finish(out)?;

@@ -51,9 +51,6 @@ struct EntAcc {
     /// Daily totals from day `day0` (days since the epoch, UTC).
     day0: i64,
     daily: Vec<f64>,
-    /// Per slot: sum and sum of squares of the counts.
-    s1: Vec<f64>,
-    s2: Vec<f64>,
 }
 
 /// Streaming statistics of a per-entity fit.
@@ -63,12 +60,19 @@ pub struct Accumulator {
     entities: Vec<EntAcc>,
     slot_index: super::FxMap<Vec<u8>, u32>,
     slot_keys: Vec<Vec<u8>>,
+    /// Per slot, per entity: sum and sum of squares of the counts. Slot-major: the rows of one hour
+    /// update neighbouring cells.
+    sums: Vec<Vec<[f64; 2]>>,
     /// Hour (Unix seconds / 3600) → slot of the first row seen in that hour.
     timeline: super::FxMap<i64, u32>,
     /// Rows whose slot disagreed with the slot already seen for their hour.
     pub slot_conflicts: u64,
     pub rows: u64,
     last: Option<(i64, u32)>,
+    /// Per entity (and one more for the start), the entity whose row followed it last: rows come
+    /// hour by hour in the same order, so the next row's entity is usually found without hashing.
+    successor: Vec<u32>,
+    last_entity: Option<u32>,
 }
 
 impl Accumulator {
@@ -80,18 +84,34 @@ impl Accumulator {
         self.slot_keys.len()
     }
 
+    /// Entity names in the order [`Accumulator::push`] numbers them.
+    pub fn entity_names(&self) -> impl Iterator<Item = &[u8]> {
+        self.entities.iter().map(|e| e.name.as_slice())
+    }
+
+    /// Slot keys in the order [`Accumulator::push`] numbers them.
+    pub fn slot_keys(&self) -> &[Vec<u8>] {
+        &self.slot_keys
+    }
+
     /// Adds one row: `time` in Unix seconds, `slot_key` the encoded by-field values, `x` the count.
-    pub fn push(&mut self, entity: &[u8], slot_key: &[u8], time: f64, x: f64) {
+    /// Returns the row's entity and slot numbers (first-seen order).
+    pub fn push(&mut self, entity: &[u8], slot_key: &[u8], time: f64, x: f64) -> (u32, u32) {
         self.rows += 1;
         let hour = (time / 3600.0).floor() as i64;
-        let s = match self.slot_index.get(slot_key) {
-            Some(&s) => s,
-            None => {
-                let s = self.slot_keys.len() as u32;
-                self.slot_index.insert(slot_key.to_vec(), s);
-                self.slot_keys.push(slot_key.to_vec());
-                s
-            }
+        // Rows come hour by hour: most share the previous row's slot.
+        let s = match self.last {
+            Some((_, s)) if self.slot_keys[s as usize] == slot_key => s,
+            _ => match self.slot_index.get(slot_key) {
+                Some(&s) => s,
+                None => {
+                    let s = self.slot_keys.len() as u32;
+                    self.slot_index.insert(slot_key.to_vec(), s);
+                    self.slot_keys.push(slot_key.to_vec());
+                    self.sums.push(Vec::new());
+                    s
+                }
+            },
         };
         if self.last != Some((hour, s)) {
             match self.timeline.get(&hour) {
@@ -103,8 +123,15 @@ impl Accumulator {
             }
             self.last = Some((hour, s));
         }
-        let e = match self.entity_index.get(entity) {
-            Some(&e) => e as usize,
+        let from = self.last_entity.map_or(0, |e| e as usize + 1);
+        let guess = self.successor.get(from).copied().unwrap_or(u32::MAX);
+        let known = if guess != u32::MAX && self.entities[guess as usize].name == entity {
+            Some(guess)
+        } else {
+            self.entity_index.get(entity).copied()
+        };
+        let e = match known {
+            Some(e) => e as usize,
             None => {
                 self.entity_index
                     .insert(entity.to_vec(), self.entities.len() as u32);
@@ -114,22 +141,24 @@ impl Accumulator {
                     rows: 0,
                     day0: hour.div_euclid(24),
                     daily: Vec::new(),
-                    s1: Vec::new(),
-                    s2: Vec::new(),
                 });
                 self.entities.len() - 1
             }
         };
+        if self.successor.len() <= self.entities.len() {
+            self.successor.resize(self.entities.len() + 1, u32::MAX);
+        }
+        self.successor[from] = e as u32;
+        self.last_entity = Some(e as u32);
         let acc = &mut self.entities[e];
         acc.first_hour = acc.first_hour.min(hour);
         acc.rows += 1;
-        let s = s as usize;
-        if acc.s1.len() <= s {
-            acc.s1.resize(s + 1, 0.0);
-            acc.s2.resize(s + 1, 0.0);
+        let sums = &mut self.sums[s as usize];
+        if sums.len() <= e {
+            sums.resize(e + 1, [0.0; 2]);
         }
-        acc.s1[s] += x;
-        acc.s2[s] += x * x;
+        sums[e][0] += x;
+        sums[e][1] += x * x;
         let day = hour.div_euclid(24);
         if day < acc.day0 {
             let shift = (acc.day0 - day) as usize;
@@ -141,9 +170,12 @@ impl Accumulator {
             acc.daily.resize(d + 1, 0.0);
         }
         acc.daily[d] += x;
+        (e as u32, s)
     }
 
     /// Fits the model. `threshold` and `min_increase` are stored as the apply defaults.
+    // Slot loops index several parallel arrays at once: clearer by index than zipped.
+    #[allow(clippy::needless_range_loop)]
     pub fn finish(
         self,
         entity_field: &str,
@@ -259,7 +291,8 @@ impl Accumulator {
         let mut work: Vec<Work> = self
             .entities
             .iter()
-            .map(|e| {
+            .enumerate()
+            .map(|(i, e)| {
                 let exp = &exposure_at[&e.first_hour];
                 let mut n = vec![0.0; n_slots];
                 let mut s1 = vec![0.0; n_slots];
@@ -267,9 +300,9 @@ impl Accumulator {
                 for old in 0..n_slots {
                     let s = new_slot[old];
                     n[s] = exp[s] as f64;
-                    if old < e.s1.len() {
-                        s1[s] = e.s1[old];
-                        s2[s] = e.s2[old];
+                    if let Some(&[a, b]) = self.sums[old].get(i) {
+                        s1[s] = a;
+                        s2[s] = b;
                     }
                 }
                 // A row in an hour the timeline gave another slot still counts: make room for it.
