@@ -644,6 +644,104 @@ fn significant(p: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hostmodel::fit::{Accumulator, FitConfig};
+
+    /// A model of 30 hosts over 4 weeks of hours (slot = hour of day), busy to nearly silent.
+    fn model() -> PerEntityBody {
+        let mut acc = Accumulator::default();
+        let mut z = 7u64;
+        for h in 0..672i64 {
+            for e in 0..30u64 {
+                z = z
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let u = (z >> 11) as f64 / (1u64 << 53) as f64;
+                let level = [0.3, 0.5, 3.0, 40.0, 900.0][e as usize % 5];
+                let x = (level * (1.0 + (h % 24) as f64 / 12.0) * 2.0 * u).round();
+                if x > 0.0 {
+                    let slot = format!("{:02}", h % 24);
+                    let mut key = Vec::new();
+                    crate::model::encode_key([slot.as_bytes()], &mut key);
+                    acc.push(format!("h{e:02}").as_bytes(), &key, (h * 3600) as f64, x);
+                }
+            }
+        }
+        acc.finish("src", &FitConfig::default(), 1e-4, 20.0)
+            .unwrap()
+    }
+
+    fn scorer() -> EntityScorer {
+        let settings = EntitySettings {
+            feature: "count".into(),
+            by_fields: vec!["HourOfDay".into()],
+            threshold: 1e-4,
+            min_increase: 20.0,
+            output_name: None,
+        };
+        EntityScorer::new(settings, model())
+    }
+
+    /// Every (host, hour) and count pattern twice (cached the second time), an unknown host, an
+    /// unknown hour and an empty count: each row's cells against the statrs tail and boundary.
+    #[test]
+    fn scored_rows_match_the_reference_and_repeat_from_the_cache() {
+        let mut body = String::from("src,count,HourOfDay\n");
+        for _ in 0..2 {
+            for e in 0..31 {
+                for h in [0, 7, 13, 23] {
+                    for x in [0, 1, 3, 25, 60, 400, 5000] {
+                        body.push_str(&format!("h{e:02},{x},{h:02}\n"));
+                    }
+                }
+            }
+        }
+        body.push_str("h01,5,24\nh01,,03\n");
+        let mut sc = scorer();
+        let mut out = Vec::new();
+        sc.score_chunk(body.as_bytes(), 1, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "src,count,HourOfDay,IsOutlier(count),BoundaryRanges,ExpectedCount(count),UpperTailProbability(count)"
+        );
+        let rows = &lines[1..];
+        let half = (rows.len() - 2) / 2;
+        assert_eq!(
+            rows[..half],
+            rows[half..2 * half],
+            "cached rows print the same"
+        );
+        assert_eq!(rows[2 * half], "h01,5,24,,,,");
+        assert_eq!(rows[2 * half + 1], "h01,,03,,,,");
+        let model = model();
+        let offsets = model.offsets();
+        for row in &rows[..half] {
+            let c: Vec<&str> = row.split(',').collect();
+            let x: f64 = c[1].parse().unwrap();
+            let e = model.entities.iter().position(|en| en.name == c[0]);
+            let s = model
+                .slots
+                .iter()
+                .position(|sl| sl.key[4..] == *c[2].as_bytes())
+                .unwrap();
+            let d = model.predict(&offsets, e, s);
+            let (k, _) = d.lowest_outlying(1e-4, d.mu + 20.0);
+            let exact = |v: f64| {
+                let mut t = Vec::new();
+                pyfmt::write_repr_bytes(&mut t, significant(d.upper_tail(v)));
+                String::from_utf8(t).unwrap()
+            };
+            assert_eq!(c[3], if x >= k { "1.0" } else { "0.0" }, "{row}");
+            assert_eq!(c[4], format!("{k}:Infinity:{}", exact(k)), "{row}");
+            assert_eq!(c[5], pyfmt::repr((d.mu * 100.0).round() / 100.0), "{row}");
+            assert_eq!(c[6], exact(x), "{row}");
+            assert!(k >= (d.mu + 20.0).ceil() && d.upper_tail(k) < 1e-4);
+            assert!(k == (d.mu + 20.0).ceil() || d.upper_tail(k - 1.0) >= 1e-4);
+        }
+        assert_eq!(sc.unseen_entity_rows, 2 * 4 * 7);
+        assert_eq!(sc.issues.unseen_group, 1);
+    }
 
     fn via_ryu_significant(p: f64) -> Vec<u8> {
         let mut v = Vec::new();
