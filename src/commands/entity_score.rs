@@ -597,36 +597,7 @@ fn write_decimal(out: &mut Vec<u8>, m: u64, k: i32) {
     while n > 1 && text[n - 1] == b'0' {
         n -= 1;
     }
-    let digits = &text[..n];
-    if (-4..16).contains(&exp) {
-        if exp < 0 {
-            out.extend_from_slice(b"0.");
-            out.extend(std::iter::repeat_n(b'0', (-exp - 1) as usize));
-            out.extend_from_slice(digits);
-        } else if exp + 1 >= n as i32 {
-            out.extend_from_slice(digits);
-            out.extend(std::iter::repeat_n(b'0', (exp + 1 - n as i32) as usize));
-            out.extend_from_slice(b".0");
-        } else {
-            let point = (exp + 1) as usize;
-            out.extend_from_slice(&digits[..point]);
-            out.push(b'.');
-            out.extend_from_slice(&digits[point..]);
-        }
-    } else {
-        out.push(digits[0]);
-        if n > 1 {
-            out.push(b'.');
-            out.extend_from_slice(&digits[1..]);
-        }
-        out.push(b'e');
-        out.push(if exp < 0 { b'-' } else { b'+' });
-        let e = exp.unsigned_abs();
-        if e < 10 {
-            out.push(b'0');
-        }
-        out.extend_from_slice(itoa::Buffer::new().format(e).as_bytes());
-    }
+    pyfmt::write_digits(out, &text[..n], exp);
 }
 
 /// Rounds to 6 significant digits (tail probabilities need no more, and print shorter).

@@ -10,7 +10,7 @@ use std::io::Write;
 use super::fit_parallel::{self, FitOptions};
 use super::rows;
 use super::score::{Columns, Scorer, Settings, is_integer_text, options_json, parse_number};
-use super::spill::Spill;
+use super::spill::{RAW, Spill, spill_chunk};
 use super::{Context, Output, ReplyBody, SearchCommand, StreamedBody};
 use crate::density::reservoir::Reservoir;
 use crate::density::rng::Rng;
@@ -55,10 +55,6 @@ impl Training {
         }
     }
 }
-
-/// The spill tag of a chunk spilled as its raw body. Any other tag `n` marks a chunk of compact records
-/// whose header was the first `n` columns of the union.
-const RAW: u32 = 0;
 
 /// The group of a compact record whose row gets empty outputs.
 ///
@@ -158,11 +154,6 @@ impl Fit {
             model_index: Vec::new(),
             done: false,
         })
-    }
-
-    fn dispatch_dir(&self) -> Option<&std::path::Path> {
-        Some(std::path::Path::new(&self.ctx.info.dispatch_dir))
-            .filter(|p| !p.as_os_str().is_empty())
     }
 
     /// Accumulates one chunk's rows into the groups' statistics.
@@ -716,14 +707,8 @@ impl SearchCommand for Fit {
             return Ok(());
         }
         let tag = self.absorb(body, chunk)?;
-        if self.spill.is_none() {
-            self.spill = Some(Spill::new(self.dispatch_dir())?);
-        }
-        let spill = self.spill.as_mut().expect("just created");
-        match tag {
-            RAW => spill.push(RAW, body)?,
-            _ => spill.push(tag, &self.records)?,
-        }
+        let dir = super::spill::dispatch_dir(&self.ctx.info);
+        spill_chunk(&mut self.spill, dir, tag, body, &self.records)?;
         if finished {
             self.done = true;
             self.finish(out)?;

@@ -12,7 +12,7 @@ use std::io::{BufWriter, Seek, SeekFrom, Write};
 use super::entity_score::{EntityScorer, EntitySettings};
 use super::rows;
 use super::score::parse_number;
-use super::spill::{Spill, temp_file};
+use super::spill::{RAW, Spill, spill_chunk, temp_file};
 use super::{Context, Output, ReplyBody, SearchCommand};
 use crate::density::{DistKind, Threshold};
 use crate::error::{Error, Result};
@@ -42,10 +42,6 @@ pub struct FitEntity {
     bad_time: u64,
     done: bool,
 }
-
-/// The spill tag of a chunk spilled as its raw body. Any other tag `n` marks a chunk of compact records
-/// whose header was the first `n` columns of the union.
-const RAW: u32 = 0;
 
 /// The entity number of a compact record whose row gets empty outputs.
 ///
@@ -138,8 +134,7 @@ impl FitEntity {
     }
 
     fn dispatch_dir(&self) -> Option<&std::path::Path> {
-        Some(std::path::Path::new(&self.ctx.info.dispatch_dir))
-            .filter(|p| !p.as_os_str().is_empty())
+        super::spill::dispatch_dir(&self.ctx.info)
     }
 
     /// Accumulates one chunk's rows. When the chunk's header is the union of all headers so far (the
@@ -556,14 +551,8 @@ impl SearchCommand for FitEntity {
             return Ok(());
         }
         let tag = self.absorb(body, chunk)?;
-        if self.spill.is_none() {
-            self.spill = Some(Spill::new(self.dispatch_dir())?);
-        }
-        let spill = self.spill.as_mut().expect("just created");
-        match tag {
-            RAW => spill.push(RAW, body)?,
-            _ => spill.push(tag, &self.records)?,
-        }
+        let dir = super::spill::dispatch_dir(&self.ctx.info);
+        spill_chunk(&mut self.spill, dir, tag, body, &self.records)?;
         if finished {
             self.done = true;
             self.finish(out)?;

@@ -16,6 +16,31 @@ pub fn temp_file(dir: Option<&Path>) -> io::Result<File> {
     }
 }
 
+/// The spill tag of a chunk spilled as its raw body. Any other tag `n` marks a chunk of compact records
+/// whose header was the first `n` columns of the union of the headers so far.
+pub const RAW: u32 = 0;
+
+/// The search's dispatch directory, where a fit spills, when splunkd gave one.
+pub fn dispatch_dir(info: &crate::protocol::metadata::SearchInfo) -> Option<&Path> {
+    Some(Path::new(&info.dispatch_dir)).filter(|p| !p.as_os_str().is_empty())
+}
+
+/// Appends one execute chunk of an `events` fit to its spill, creating the spill in `dir` on first
+/// use: the raw `body` when `tag` is [`RAW`], else the chunk's compact `records`.
+pub fn spill_chunk(
+    spill: &mut Option<Spill>,
+    dir: Option<&Path>,
+    tag: u32,
+    body: &[u8],
+    records: &[u8],
+) -> io::Result<()> {
+    let spill = match spill {
+        Some(s) => s,
+        None => spill.insert(Spill::new(dir)?),
+    };
+    spill.push(tag, if tag == RAW { body } else { records })
+}
+
 /// Chunks appended to one file and read back in order, each with a caller's tag (what kind of chunk
 /// it is).
 pub struct Spill {

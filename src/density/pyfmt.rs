@@ -77,19 +77,22 @@ pub fn write_repr_bytes(out: &mut Vec<u8>, v: f64) {
     if v < 0.0 {
         out.push(b'-');
     }
+    write_digits(out, digits, exp);
+}
+
+/// Lays out the significant `digits` (no trailing zeros, first one non-zero) of a positive number
+/// `0.d1d2... * 10^(exp + 1)` as Python's `repr` does: fixed notation for `-4 <= exp < 16`, else
+/// `d.ddde±XX`.
+pub fn write_digits(out: &mut Vec<u8>, digits: &[u8], exp: i32) {
+    let n = digits.len() as i32;
     if (-4..16).contains(&exp) {
-        let n = n as i32;
         if exp < 0 {
             out.extend_from_slice(b"0.");
-            for _ in 0..(-exp - 1) {
-                out.push(b'0');
-            }
+            out.extend(std::iter::repeat_n(b'0', (-exp - 1) as usize));
             out.extend_from_slice(digits);
         } else if exp + 1 >= n {
             out.extend_from_slice(digits);
-            for _ in 0..(exp + 1 - n) {
-                out.push(b'0');
-            }
+            out.extend(std::iter::repeat_n(b'0', (exp + 1 - n) as usize));
             out.extend_from_slice(b".0");
         } else {
             let point = (exp + 1) as usize;
