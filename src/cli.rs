@@ -1,159 +1,183 @@
-//! The command line: `smbdensity <search command>` speaks SCPv2 for splunkd; `run`, `demo` and `sample`
-//! are for people.
+//! The command line: `smbdensity <search command>` speaks SCPv2 for splunkd; `run`, `demo`, `sample` and
+//! `version` are for people.
+//!
+//! The search commands are dispatched before any argument parsing, so the path splunkd takes stays a few
+//! string comparisons; the human subcommands are parsed with clap.
 
 use std::ffi::OsString;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 
+use clap::{Args, Parser, Subcommand};
+
 use crate::commands::Environment;
-use crate::{bench, demo, driver, quality};
+use crate::{demo, local};
 
-const USAGE: &str = "\
-smbdensity: MLTK DensityFunction-compatible fit/apply for Splunk, as one native binary.
+/// The commands splunkd runs (commands.conf `command.arg.1`).
+pub const SEARCH_COMMANDS: &[&str] = &["fit", "apply", "summary", "listmodels", "deletemodel"];
 
-Splunk runs it as a custom search command (commands.conf `command.arg.1`), speaking SCPv2 on stdin/stdout:
-  smbdensity fit | apply | summary | listmodels | deletemodel
+const ABOUT: &str = "MLTK DensityFunction-compatible fit/apply for Splunk, as one native binary";
 
-For people:
-  smbdensity demo [--models DIR]
-      Generate sample SMB traffic, fit the baseline, run the hourly detection, print the detections.
-  smbdensity run '<command line>' [--models DIR] [--chunk-rows N] [--keep-mv] < in.csv > out.csv
-      Play splunkd: run one search command over a CSV file through the real protocol. Examples:
-        smbdensity run 'fit smbdensity count by \"HourOfDay,DayOfWeek\" into smb_pdfmodel' < baseline.csv
-        smbdensity run 'apply smb_pdfmodel threshold=0.001' < last_hour.csv
-  smbdensity sample [--hosts N] [--days N] [--seed N] [--detection]
-      Print deterministic sample data (the demo's): training days, or with --detection the day after,
-      which holds an injected lateral-movement burst.
-  smbdensity bench [--quick] [--rows N] [--fit-rows N] [--hosts N] [--rounds N] [--fit-only]
-                   [--only groups] [--models DIR]
-      Benchmark fit and apply through the real protocol pipe against two pass-through baselines;
-      prints rows/s, ratios and peak RSS (see docs/performance.md). --fit-only: only the 168-group
-      fit of each distribution, --rounds times (best counts). --only groups runs just the
-      many-groups cases; --models DIR keeps the models there and reuses those already fitted.
+const AFTER_HELP: &str = "\
+Splunk runs the search commands as `smbdensity fit|apply|summary|listmodels|deletemodel`, speaking
+SCPv2 on stdin/stdout (see `smbdensity fit --help`). Models live in the app's lookups/ folder, or in
+$SMBDENSITY_MODEL_DIR, or in `--models DIR`.";
 
-  smbdensity quality [--hosts N] [--seeds 1,2,3] [--out DIR] [--readme FILE] [--timing HOSTS]
-      The labelled benchmark: a synthetic enterprise with 60 attack episodes per seed, scored by the
-      pooled ESCU detection and the per-host detection; with --out, writes per-host-quality.md and
-      per-host-quality.svg there; --readme replaces the tables between the quality markers of FILE;
-      --timing also times fit and apply on HOSTS hosts.
+#[derive(Debug, Parser)]
+#[command(name = "smbdensity", version, about = ABOUT, after_help = AFTER_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Human,
+}
 
-Models live in the app's lookups/ folder, or in $SMBDENSITY_MODEL_DIR, or in --models DIR.
-";
+#[derive(Debug, Subcommand)]
+enum Human {
+    /// Generate sample SMB traffic, fit both baselines, run both hourly detections, print what they found.
+    Demo {
+        /// Keep the models here (default: a new temporary folder for this run).
+        #[arg(long, value_name = "DIR")]
+        models: Option<PathBuf>,
+    },
+    /// Play splunkd: run one search command over a CSV file through the real protocol.
+    #[command(after_help = "\
+Examples:
+  smbdensity sample > baseline.csv
+  smbdensity run 'fit smbdensity count by \"HourOfDay,DayOfWeek\" into smb_pdfmodel' --models lookups < baseline.csv > scored.csv
+  smbdensity sample --detection > hour.csv
+  smbdensity run 'apply smb_pdfmodel threshold=0.001' --models lookups < hour.csv > detections.csv
 
-const SEARCH_COMMANDS: &[&str] = &[
-    "fit",
-    "apply",
-    "summary",
-    "listmodels",
-    "deletemodel",
-    // Hidden baselines for `smbdensity bench`.
-    "__passthrough_csv",
-    "__passthrough_raw",
-];
+Rows go to the command in 50,000-row chunks, as splunkd sends them; inspector messages go to stderr.
+Exit status: 0, or 1 when the command replied with an error.")]
+    Run(RunArgs),
+    /// Print deterministic sample data (the demo's) as CSV: training days, or the detection day.
+    Sample(SampleArgs),
+    /// Print the version.
+    Version,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// The search command and its arguments, as typed after `|` in Splunk.
+    #[arg(value_name = "COMMAND LINE")]
+    line: String,
+    /// The models folder (default: the app's lookups/ next to the binary, or $SMBDENSITY_MODEL_DIR).
+    #[arg(long, value_name = "DIR")]
+    models: Option<PathBuf>,
+    /// Rows per execute chunk.
+    #[arg(long, value_name = "N", default_value_t = 50_000)]
+    chunk_rows: usize,
+    /// Keep the `__mv_` multivalue columns in the output (Splunk's own exports drop them).
+    #[arg(long)]
+    keep_mv: bool,
+}
+
+#[derive(Debug, Args)]
+struct SampleArgs {
+    #[arg(long, value_name = "N", default_value_t = demo::SampleSpec::default().hosts)]
+    hosts: usize,
+    /// Training days (the detection day follows them).
+    #[arg(long, value_name = "N", default_value_t = demo::SampleSpec::default().days)]
+    days: usize,
+    #[arg(long, value_name = "N", default_value_t = demo::SampleSpec::default().seed)]
+    seed: u64,
+    /// The detection day, with its injected lateral movement and worm-like sweep.
+    #[arg(long)]
+    detection: bool,
+}
 
 /// Runs the program and returns its exit status.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
-    let args: Vec<String> = args
-        .into_iter()
-        .skip(1)
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let Some(first) = args.first() else {
-        eprint!("{USAGE}");
-        return 2;
-    };
-    match first.as_str() {
-        c if SEARCH_COMMANDS.contains(&c) => serve(c),
-        "-h" | "--help" | "help" => {
-            print!("{USAGE}");
-            0
-        }
-        "-V" | "--version" => {
-            println!("smbdensity {}", env!("CARGO_PKG_VERSION"));
-            0
-        }
-        "run" => report(run_local(&args[1..])),
-        "demo" => report(demo_cmd(&args[1..])),
-        "sample" => report(sample_cmd(&args[1..])),
-        "quality" => report(quality_cmd(&args[1..])),
-        "bench" => report(bench_cmd(&args[1..])),
-        other => {
-            eprintln!("smbdensity: unknown command \"{other}\"\n\n{USAGE}");
-            2
-        }
+    let args: Vec<OsString> = args.into_iter().collect();
+    if let Some(cmd) = args.get(1).and_then(|a| a.to_str())
+        && SEARCH_COMMANDS.contains(&cmd)
+    {
+        return search_command(cmd, &args[2..]);
     }
-}
-
-fn serve(command: &str) -> i32 {
-    let env = match Environment::discover() {
-        Ok(env) => env,
-        Err(e) => Environment {
-            config_error: Some(e.to_string()),
-            ..Default::default()
-        },
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
     };
-    let stdin = io::stdin();
-    let stdout = io::stdout();
-    crate::protocol::server::serve(stdin.lock(), stdout.lock(), command, &env)
-}
-
-fn report(r: Result<i32, String>) -> i32 {
-    r.unwrap_or_else(|e| {
+    let result = match cli.command {
+        Human::Demo { models } => run_demo(models),
+        Human::Run(a) => run_line(a),
+        Human::Sample(a) => run_sample(a),
+        Human::Version => {
+            println!("smbdensity {}", env!("CARGO_PKG_VERSION"));
+            Ok(0)
+        }
+    };
+    result.unwrap_or_else(|e| {
         eprintln!("smbdensity: {e}");
         2
     })
 }
 
-/// Positional arguments and `(--flag, value)` pairs.
-type Parsed = (Vec<String>, Vec<(String, String)>);
+fn search_command_help(cmd: &str) -> String {
+    format!(
+        "\
+smbdensity {cmd}: the `{cmd}` search command, for splunkd.
 
-/// Parses `--flag value` options; returns the positional arguments.
-fn options(args: &[String], takes_value: &[&str], flags: &[&str]) -> Result<Parsed, String> {
-    let mut pos = Vec::new();
-    let mut opts = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if takes_value.contains(&a.as_str()) {
-            let v = it.next().ok_or_else(|| format!("{a} needs a value"))?;
-            opts.push((a.clone(), v.clone()));
-        } else if flags.contains(&a.as_str()) {
-            opts.push((a.clone(), String::new()));
-        } else if a.starts_with("--") {
-            return Err(format!("unknown option {a}"));
-        } else {
-            pos.push(a.clone());
-        }
-    }
-    Ok((pos, opts))
+Splunk starts it as a child process and talks to it over stdin/stdout in the chunked custom search
+command protocol (SCPv2); its arguments arrive in that conversation, not on this command line. See
+the app's searchbnf.conf or README for the search syntax.
+
+To try it without Splunk, let `smbdensity run` play splunkd's side on a CSV file:
+  smbdensity sample > baseline.csv
+  smbdensity run 'fit smbdensity count by \"HourOfDay,DayOfWeek\" into smb_pdfmodel' --models lookups < baseline.csv
+  smbdensity run 'apply smb_pdfmodel threshold=0.001' --models lookups < hour.csv
+"
+    )
 }
 
-fn number<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, String> {
-    v.parse()
-        .map_err(|_| format!("{name} needs a number, got \"{v}\""))
+/// An SCPv2 session for splunkd, or help for a person who typed the command.
+fn search_command(cmd: &str, rest: &[OsString]) -> i32 {
+    if rest
+        .iter()
+        .any(|a| a == "-h" || a == "--help" || a == "help")
+    {
+        print!("{}", search_command_help(cmd));
+        return 0;
+    }
+    if io::stdin().is_terminal() {
+        eprint!(
+            "smbdensity {cmd} speaks SCPv2 on stdin and is not typed at a terminal.\n\n{}",
+            search_command_help(cmd)
+        );
+        return 2;
+    }
+    serve(cmd)
+}
+
+fn serve(command: &str) -> i32 {
+    let env = Environment::discover().unwrap_or_else(|e| Environment {
+        config_error: Some(e.to_string()),
+        ..Default::default()
+    });
+    let server = scpv2::Server::new("smbdensity").max_chunk_bytes(
+        env.config.max_chunk_bytes(),
+        "max_chunk_size_mb in smbdensity.conf",
+    );
+    let stdin = io::stdin();
+    let stdout = io::stdout();
+    server.serve(stdin.lock(), stdout.lock(), |info| {
+        crate::commands::build(command, info, &env)
+    })
 }
 
 fn self_exe() -> Result<PathBuf, String> {
     std::env::current_exe().map_err(|e| format!("cannot find my own executable: {e}"))
 }
 
-fn run_local(args: &[String]) -> Result<i32, String> {
-    let (pos, opts) = options(args, &["--models", "--chunk-rows"], &["--keep-mv"])?;
-    let [line] = pos.as_slice() else {
-        return Err(
-            "usage: smbdensity run '<command line>' [--models DIR] < in.csv > out.csv".into(),
-        );
-    };
-    let mut o = driver::Options::new(self_exe()?);
-    for (k, v) in opts {
-        match k.as_str() {
-            "--models" => o.models = Some(PathBuf::from(v)),
-            "--chunk-rows" => o.chunk_rows = number("--chunk-rows", &v)?,
-            _ => o.keep_mv = true,
-        }
-    }
+fn run_line(a: RunArgs) -> Result<i32, String> {
+    let mut o = local::options(self_exe()?, a.models.as_deref());
+    o.chunk_rows = a.chunk_rows.max(1);
+    o.keep_mv = a.keep_mv;
     let stdout = io::stdout();
     let outcome =
-        driver::run(line, io::stdin().lock(), stdout.lock(), &o).map_err(|e| e.to_string())?;
+        local::run(&a.line, io::stdin().lock(), stdout.lock(), &o).map_err(|e| e.to_string())?;
     Ok(if outcome.error.is_some() {
         1
     } else {
@@ -161,123 +185,25 @@ fn run_local(args: &[String]) -> Result<i32, String> {
     })
 }
 
-fn demo_cmd(args: &[String]) -> Result<i32, String> {
-    let (pos, opts) = options(args, &["--models"], &[])?;
-    if !pos.is_empty() {
-        return Err("usage: smbdensity demo [--models DIR]".into());
-    }
-    let models = opts.into_iter().next().map(|(_, v)| PathBuf::from(v));
+fn run_demo(models: Option<PathBuf>) -> Result<i32, String> {
     let stdout = io::stdout();
     demo::run(&self_exe()?, models, &mut stdout.lock()).map_err(|e| e.to_string())?;
     Ok(0)
 }
 
-fn sample_cmd(args: &[String]) -> Result<i32, String> {
-    let (pos, opts) = options(args, &["--hosts", "--days", "--seed"], &["--detection"])?;
-    if !pos.is_empty() {
-        return Err(
-            "usage: smbdensity sample [--hosts N] [--days N] [--seed N] [--detection]".into(),
-        );
-    }
-    let mut spec = demo::SampleSpec::default();
-    let mut detection = false;
-    for (k, v) in opts {
-        match k.as_str() {
-            "--hosts" => spec.hosts = number(&k, &v)?,
-            "--days" => spec.days = number(&k, &v)?,
-            "--seed" => spec.seed = number(&k, &v)?,
-            _ => detection = true,
-        }
-    }
+fn run_sample(a: SampleArgs) -> Result<i32, String> {
+    let spec = demo::SampleSpec {
+        hosts: a.hosts,
+        days: a.days,
+        seed: a.seed,
+    };
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    let r = if detection {
+    let r = if a.detection {
         spec.write_detection(&mut out)
     } else {
         spec.write_training(&mut out)
     };
     r.and_then(|_| out.flush()).map_err(|e| e.to_string())?;
-    Ok(0)
-}
-
-fn bench_cmd(args: &[String]) -> Result<i32, String> {
-    let (pos, opts) = options(
-        args,
-        &[
-            "--rows",
-            "--fit-rows",
-            "--hosts",
-            "--rounds",
-            "--only",
-            "--models",
-        ],
-        &["--quick", "--fit-only"],
-    )?;
-    if !pos.is_empty() {
-        return Err(
-            "usage: smbdensity bench [--quick] [--rows N] [--fit-rows N] [--hosts N] [--rounds N] [--fit-only] [--only groups] [--models DIR]"
-                .into(),
-        );
-    }
-    let quick = opts.iter().any(|(k, _)| k == "--quick");
-    let mut o = bench::Options::new(self_exe()?, quick);
-    o.fit_only = opts.iter().any(|(k, _)| k == "--fit-only");
-    for (k, v) in opts {
-        match k.as_str() {
-            "--rows" => o.rows = number(&k, &v)?,
-            "--fit-rows" => o.fit_rows = number(&k, &v)?,
-            "--hosts" => o.many_hosts = number(&k, &v)?,
-            "--rounds" => o.rounds = number::<usize>(&k, &v)?.max(1),
-            "--only" if v == "groups" => o.only_groups = true,
-            "--only" => return Err(format!("--only takes \"groups\", got \"{v}\"")),
-            "--models" => o.models = Some(PathBuf::from(v)),
-            _ => {}
-        }
-    }
-    let stdout = io::stdout();
-    bench::run(&o, &mut stdout.lock()).map_err(|e| e.to_string())?;
-    Ok(0)
-}
-
-fn quality_cmd(args: &[String]) -> Result<i32, String> {
-    let (pos, opts) = options(
-        args,
-        &[
-            "--hosts", "--seeds", "--seed", "--out", "--timing", "--readme",
-        ],
-        &[],
-    )?;
-    if !pos.is_empty() {
-        return Err(
-            "usage: smbdensity quality [--hosts N] [--seeds 1,2,3] [--out DIR] [--readme FILE] [--timing HOSTS]"
-                .into(),
-        );
-    }
-    let mut spec = quality::QualitySpec {
-        hosts: 500,
-        seeds: vec![1, 2, 3],
-        out: None,
-        timing_hosts: None,
-        readme: None,
-    };
-    for (k, v) in opts {
-        match k.as_str() {
-            "--hosts" => spec.hosts = number(&k, &v)?,
-            "--seeds" | "--seed" => {
-                spec.seeds = v
-                    .split(',')
-                    .map(|s| number(&k, s.trim()))
-                    .collect::<Result<_, _>>()?
-            }
-            "--out" => spec.out = Some(PathBuf::from(v)),
-            "--readme" => spec.readme = Some(PathBuf::from(v)),
-            _ => spec.timing_hosts = Some(number(&k, &v)?),
-        }
-    }
-    if spec.hosts < 60 {
-        return Err("--hosts must be at least 60".into());
-    }
-    let stdout = io::stdout();
-    quality::run(&self_exe()?, &spec, &mut stdout.lock())?;
     Ok(0)
 }

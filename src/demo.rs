@@ -6,8 +6,9 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::density::rng::Rng;
-use crate::driver;
-use crate::protocol::body::{body_writer, mv_encode};
+use crate::local;
+use scpv2::body::{body_writer, mv_encode};
+use scpv2::driver;
 
 /// The baseline search's fit, as the app ships it.
 pub const BASELINE_FIT: &str = r#"fit smbdensity count by "HourOfDay,DayOfWeek" into smb_pdfmodel"#;
@@ -211,8 +212,7 @@ pub fn run(
     let models =
         models.unwrap_or_else(|| std::env::temp_dir().join("smbdensity-demo").join("lookups"));
     std::fs::create_dir_all(&models)?;
-    let mut opts = driver::Options::new(exe.to_path_buf());
-    opts.models = Some(models.clone());
+    let mut opts = local::options(exe.to_path_buf(), Some(&models));
     opts.echo_messages = false;
 
     let mut training = Vec::new();
@@ -224,7 +224,7 @@ pub fn run(
         spec.hosts, spec.days
     )?;
     writeln!(out, "\n| {BASELINE_FIT}")?;
-    let fit = driver::run(BASELINE_FIT, training.as_slice(), io::sink(), &opts)?;
+    let fit = local::run(BASELINE_FIT, training.as_slice(), io::sink(), &opts)?;
     print_messages(out, &fit)?;
     if let Some(e) = fit.error {
         return Err(format!("the baseline fit failed: {e}").into());
@@ -242,7 +242,7 @@ pub fn run(
         out,
         "\n| {DETECTION_APPLY} | rename \"IsOutlier(count)\" as isOutlier | search isOutlier > 0 | sort -count | table _time src dest port count"
     )?;
-    let apply = driver::run(DETECTION_APPLY, detection.as_slice(), &mut scored, &opts)?;
+    let apply = local::run(DETECTION_APPLY, detection.as_slice(), &mut scored, &opts)?;
     print_messages(out, &apply)?;
     if let Some(e) = apply.error {
         return Err(format!("the detection failed: {e}").into());
@@ -290,7 +290,7 @@ pub fn run(
         out,
         "\nPer-host detection (SMB Traffic Spike (Per Host)):\n| {HOST_FIT}"
     )?;
-    let fit = driver::run(HOST_FIT, training.as_slice(), io::sink(), &opts)?;
+    let fit = local::run(HOST_FIT, training.as_slice(), io::sink(), &opts)?;
     print_messages(out, &fit)?;
     if let Some(e) = fit.error {
         return Err(format!("the per-host fit failed: {e}").into());
@@ -300,7 +300,7 @@ pub fn run(
         "| {HOST_APPLY} | search isOutlier > 0 | table _time src count expected"
     )?;
     let mut scored = Vec::new();
-    let apply = driver::run(HOST_APPLY, detection.as_slice(), &mut scored, &opts)?;
+    let apply = local::run(HOST_APPLY, detection.as_slice(), &mut scored, &opts)?;
     print_messages(out, &apply)?;
     if let Some(e) = apply.error {
         return Err(format!("the per-host detection failed: {e}").into());

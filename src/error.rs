@@ -1,18 +1,13 @@
 //! The crate's error type. Every variant's text is what the user reads in Splunk's job inspector.
 
 use crate::model::store::StoreError;
-use crate::protocol::body::BodyError;
-use crate::protocol::framing::FramingError;
 use crate::spl::ArgError;
+use scpv2::body::BodyError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Args(#[from] ArgError),
-    #[error("protocol error: {0}")]
-    Framing(#[from] FramingError),
-    #[error("protocol error: {0}")]
-    Protocol(String),
     #[error("bad CSV in chunk {chunk}: {source}")]
     Body { chunk: u64, source: BodyError },
     #[error(transparent)]

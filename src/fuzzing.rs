@@ -6,9 +6,9 @@
 
 use crate::model::ModelBody;
 use crate::model::store::{self, MAGIC};
-use crate::protocol::body::{BodyReader, FieldValue, field_value, mv_decode, mv_encode};
-use crate::protocol::framing::{ChunkReader, parse_header};
 use crate::spl;
+use scpv2::body::{BodyReader, FieldValue, field_value, mv_decode, mv_encode};
+use scpv2::framing::{ChunkReader, parse_header};
 
 /// The chunk limit the chunk-reader harness uses: small, so that lengths above it are exercised.
 pub const FUZZ_MAX_CHUNK: u64 = 1 << 16;

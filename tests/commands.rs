@@ -1,12 +1,12 @@
 //! `summary`, `listmodels`, `deletemodel` and `partial_fit` through SCPv2 and the local driver.
 
-mod common;
+mod support;
 
-use common::{Session, run_local};
 use serde_json::json;
+use support::{Session, run_local};
 
 fn sample(hosts: usize, days: usize) -> Vec<u8> {
-    let out = std::process::Command::new(common::bin())
+    let out = std::process::Command::new(support::bin())
         .args([
             "sample",
             "--hosts",
@@ -241,7 +241,7 @@ fn limits_are_enforced_before_saving() {
     let conf = models.path().join("limits.conf");
     let run = |limits: &str, line: &str| {
         std::fs::write(&conf, format!("[limits]\n{limits}\n")).unwrap();
-        let mut child = std::process::Command::new(common::bin())
+        let mut child = std::process::Command::new(support::bin())
             .args(["run", line, "--models"])
             .arg(models.path())
             .env("SMBDENSITY_CONF", &conf)

@@ -1,4 +1,4 @@
-//! Checks the Gaussian KDE and Beta fits against MLTK's recorded outputs in `shared/testdata/mltk`
+//! Checks the Gaussian KDE and Beta fits against MLTK's recorded outputs in `tests/data/mltk`
 //! (apply flags, BoundaryRanges text, densities and summary values), with the README's tolerances.
 
 use std::collections::{BTreeMap, HashMap};
@@ -9,13 +9,13 @@ use smbdensity::density::beta::Beta;
 use smbdensity::density::kde::GaussianKde;
 use smbdensity::density::{BoundaryRange, Threshold, is_outlier, pyfmt, ranges_text};
 
-const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata/mltk");
+const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/mltk");
 
 fn testdata() -> PathBuf {
     let p = PathBuf::from(TESTDATA);
     assert!(
         p.join("README.md").is_file(),
-        "MLTK reference cases not found at {TESTDATA}: the worktree must sit next to `shared`"
+        "MLTK reference cases not found at {TESTDATA}"
     );
     p
 }

@@ -5,7 +5,7 @@
 //! `make_fuzz_seeds` (ignored) writes the initial seeds: the SCPv2 recordings split into streams, chunks
 //! and bodies, command lines, and model files made by the real binary.
 
-mod common;
+mod support;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -78,7 +78,7 @@ fn split_chunks(stream: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut out = Vec::new();
     let mut rest = stream;
     while let Some(nl) = rest.iter().position(|&c| c == b'\n') {
-        let Some((m, b)) = smbdensity::protocol::framing::parse_header(&rest[..=nl]) else {
+        let Some((m, b)) = scpv2::framing::parse_header(&rest[..=nl]) else {
             rest = &rest[nl + 1..];
             continue;
         };
@@ -112,7 +112,8 @@ fn make_fuzz_seeds() {
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(d.join(name), bytes).unwrap();
     };
-    let rec = common::shared().join("testdata/scpv2/tests");
+    let rec = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("crates/scpv2/tests/data/splunk-sdk-python/tests");
     let files = [
         "searchcommands/recordings/scpv2/Splunk-6.3/countmatches.input.gz",
         "searchcommands/recordings/scpv2/Splunk-6.3/sum.map.input.gz",
@@ -187,7 +188,7 @@ fn make_fuzz_seeds() {
         ),
     ];
     for (name, line) in fits {
-        let (_, err, code) = common::run_local(line, models.path(), train.as_bytes());
+        let (_, err, code) = support::run_local(line, models.path(), train.as_bytes());
         assert_eq!(code, 0, "{line}: {err}");
         let file = std::fs::read(models.path().join(format!("__smbdensity_{name}.model"))).unwrap();
         write("model_decode", &format!("{name}.file"), &file);

@@ -483,7 +483,7 @@ fn apply_rows(models: &Path, body: &[u8]) -> Applied {
     let r = one_chunk("apply", models, body);
     r.assert_sane("apply", SMALL_RSS_MIB);
     let replies = r.assert_ok("apply");
-    let mut rows = replies.last().unwrap().rows();
+    let mut rows = replies.last().unwrap().byte_rows();
     let header = rows.remove(0);
     (header, rows, r)
 }
@@ -573,7 +573,7 @@ fn ten_thousand_columns() {
         let r = one_chunk(cmd, models.path(), body.as_bytes());
         r.assert_sane(&format!("{cmd}: 10,000 columns"), SMALL_RSS_MIB);
         let replies = r.assert_ok(&format!("{cmd}: 10,000 columns"));
-        let rows = replies.last().unwrap().rows();
+        let rows = replies.last().unwrap().byte_rows();
         assert_eq!(
             rows[0].len(),
             10_000 + 2 + 3,
@@ -599,7 +599,7 @@ fn one_twenty_megabyte_field() {
         let r = one_chunk(cmd, models.path(), body.as_bytes());
         r.assert_sane(&what, 256);
         let replies = r.assert_ok(&what);
-        let rows = replies.last().unwrap().rows();
+        let rows = replies.last().unwrap().byte_rows();
         assert_eq!(rows[1][2].len(), 20 << 20, "{what}: passed through whole");
     }
     // A 20 MiB "number" in the feature column: not finite, so not a number; the other row scores.
@@ -610,7 +610,7 @@ fn one_twenty_megabyte_field() {
         let r = one_chunk(cmd, models.path(), body.as_bytes());
         r.assert_sane(&what, 256);
         let replies = r.assert_ok(&what);
-        let rows = replies.last().unwrap().rows();
+        let rows = replies.last().unwrap().byte_rows();
         let o = col(&rows[0], "IsOutlier(count)");
         assert_eq!(rows[1][o], b"", "{what}");
         if cmd == "apply" {
@@ -760,7 +760,7 @@ fn hostile_numbers() {
     let r = go("apply", m, input);
     r.assert_sane("apply numbers", SMALL_RSS_MIB);
     let reply = r.assert_ok("apply numbers").pop().unwrap();
-    let rows = reply.rows();
+    let rows = reply.byte_rows();
     let (o, b) = (
         col(&rows[0], "IsOutlier(count)"),
         col(&rows[0], "BoundaryRanges"),

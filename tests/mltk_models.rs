@@ -3,7 +3,7 @@
 //! `expected_<model>.csv`) and exactly as the equivalent model fitted by our own `fit` on the same
 //! training data, except that an MLTK model also matches by-field text such as `7` to MLTK's integer group.
 
-mod common;
+mod support;
 
 use std::path::{Path, PathBuf};
 
@@ -35,14 +35,14 @@ fn read_csv(bytes: &[u8]) -> (Vec<String>, Vec<Vec<String>>) {
 }
 
 fn run(line: &str, models: &Path, input: &[u8]) -> (Vec<String>, Vec<Vec<String>>) {
-    let (out, err, code) = common::run_local(line, models, input);
+    let (out, err, code) = support::run_local(line, models, input);
     assert_eq!(code, 0, "`{line}` failed: {err}");
     read_csv(&out)
 }
 
 fn run_err(line: &str, models: &Path) -> String {
     let input = std::fs::read(fixtures().join("apply.csv")).unwrap();
-    let (_, err, code) = common::run_local(line, models, &input);
+    let (_, err, code) = support::run_local(line, models, &input);
     assert_ne!(code, 0, "`{line}` should fail");
     err
 }

@@ -1,8 +1,8 @@
-//! MLTK's own DensityFunction outputs (`../shared/testdata/mltk/`), reproduced through the real binary:
+//! MLTK's own DensityFunction outputs (`tests/data/mltk/`), reproduced through the real binary:
 //! fit on `input.csv`, apply on `apply.csv`, compare with `expected_apply.csv` as that folder's README
 //! defines (exact text for norm and expon; densities to 1e-9 relative).
 
-mod common;
+mod support;
 
 use std::path::Path;
 
@@ -56,7 +56,7 @@ fn check_case(dir: &Path, mode: Compare) -> Vec<String> {
     let models = tempfile::tempdir().unwrap();
     let input = std::fs::read(dir.join("input.csv")).unwrap();
     let fit_line = format!("fit {}", case["fit_args"].as_str().unwrap());
-    let (_, err, code) = common::run_local(&fit_line, models.path(), &input);
+    let (_, err, code) = support::run_local(&fit_line, models.path(), &input);
     if code != 0 {
         return vec![format!("fit failed ({code}): {err}")];
     }
@@ -64,7 +64,7 @@ fn check_case(dir: &Path, mode: Compare) -> Vec<String> {
     let mut child_args = vec!["run", &apply_line, "--keep-mv", "--models"];
     let models_str = models.path().to_str().unwrap().to_string();
     child_args.push(&models_str);
-    let out = std::process::Command::new(common::bin())
+    let out = std::process::Command::new(support::bin())
         .args(&child_args)
         .stdin(std::fs::File::open(dir.join("apply.csv")).unwrap())
         .output()
@@ -176,7 +176,7 @@ fn rel_close(a: &str, b: &str, tol: f64) -> bool {
 /// `summary m` against `expected_summary.csv`: exact `type, min, max, cardinality, other`; `mean`, `std`
 /// to 1e-12 relative; by-fields compared as numbers where MLTK typed them (`7` for our `07`).
 fn check_summary(dir: &Path, models: &Path) -> Vec<String> {
-    let (out, err, code) = common::run_local("summary m", models, b"");
+    let (out, err, code) = support::run_local("summary m", models, b"");
     if code != 0 {
         return vec![format!("summary failed: {err}")];
     }
@@ -231,7 +231,7 @@ fn run_cases(prefixes: &[&str]) {
 }
 
 fn run_cases_as(prefixes: &[&str], mode: Compare) {
-    let root = common::shared().join("testdata/mltk");
+    let root = support::data().join("mltk");
     let mut dirs: Vec<_> = std::fs::read_dir(&root)
         .unwrap()
         .map(|e| e.unwrap().path())

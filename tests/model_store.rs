@@ -603,7 +603,7 @@ fn concurrent_fits_write_one_whole_model_and_applies_never_see_a_torn_one() {
         if loads % 10 == 0 {
             let r = apply(&models, "cm");
             let replies = r.assert_ok("apply during fits");
-            let rows = replies.last().unwrap().rows();
+            let rows = replies.last().unwrap().byte_rows();
             assert_eq!(rows.len(), 2);
             applies += 1;
         }

@@ -1,9 +1,9 @@
 //! The per-host count model end to end: `fit ... entity=src dist=negbin` and `apply` through the real
 //! binary and protocol, and the app's per-host saved searches.
 
-mod common;
+mod support;
 
-use common::run_local;
+use support::run_local;
 
 const FIT: &str =
     r#"fit smbdensity count by "HourOfDay,DayOfWeek" entity=src dist=negbin into smb_hostmodel"#;

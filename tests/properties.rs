@@ -4,14 +4,12 @@
 
 use proptest::prelude::*;
 
+use scpv2::body::{BodyReader, FieldValue, body_writer, field_value, mv_decode, mv_encode};
 use smbdensity::density::{
     Area, BoundaryRange, DistKind, Distribution, Exponential, GroupStats, Normal, Threshold, pyfmt,
 };
 use smbdensity::model::store::{self, ModelStore};
 use smbdensity::model::{DensityBody, Group, Model, ModelBody, ModelHeader, StoredParams};
-use smbdensity::protocol::body::{
-    BodyReader, FieldValue, body_writer, field_value, mv_decode, mv_encode,
-};
 use smbdensity::spl::{Metric, ModelName, Namespace, ThresholdSet};
 
 fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {

@@ -1,10 +1,10 @@
 //! Drives the real binary through SCPv2 exactly as splunkd does: getinfo, several execute chunks,
 //! multivalue fields, non-ASCII data, an empty final chunk, and the error paths.
 
-mod common;
+mod support;
 
-use common::{Session, getinfo_meta};
 use serde_json::json;
+use support::{Session, getinfo_meta};
 
 const TRAIN: &str = "count,HourOfDay,DayOfWeek,src\n\
 10,07,Monday,a\n12,07,Monday,b\n11,07,Monday,c\n9,07,Monday,d\n13,07,Monday,e\n\

@@ -4,18 +4,19 @@
 //! A DensityFunction model scores with MLTK's columns ([`super::score`]); a per-entity count model
 //! (`dist=negbin`) with its own ([`super::entity_score`]), taking `threshold=<p>` and `min_increase=<n>`.
 
+use super::Context;
 use super::entity_score::{EntityScorer, EntitySettings};
 use super::fit::options_for_show;
 use super::fit_entity::single_threshold;
 use super::rows;
 use super::score::{Scorer, Settings, options_json};
-use super::{Context, Output, ReplyBody, SearchCommand};
 use crate::density::DistKind;
 use crate::error::{Error, Result};
 use crate::model::{Model, ModelBody, ModelHeader};
-use crate::protocol::body::BodyReader;
-use crate::protocol::metadata::Reply;
 use crate::spl::{self, ApplyArgs};
+use scpv2::body::BodyReader;
+use scpv2::metadata::Reply;
+use scpv2::{Command, Output, ReplyBody};
 
 /// Rows read ahead of scoring for a large model (see `execute`).
 const AHEAD: usize = 8;
@@ -218,8 +219,10 @@ impl Apply {
     }
 }
 
-impl SearchCommand for Apply {
-    fn getinfo(&self) -> Reply {
+impl Command for Apply {
+    type Error = Error;
+
+    fn getinfo(&mut self) -> Reply {
         let required_fields = self.header.as_ref().map(|h| {
             let mut f = vec![h.feature.clone()];
             f.extend(h.by_fields.iter().cloned());

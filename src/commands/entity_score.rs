@@ -19,7 +19,7 @@ use crate::density::pyfmt;
 use crate::error::{Error, Result};
 use crate::hostmodel::negbin::{Tails, walk_down, wh_z};
 use crate::hostmodel::{Boundary, FxMap, NegBin, PerEntityBody};
-use crate::protocol::body::{BodyReader, FieldValue, Header, field_value};
+use scpv2::body::{BodyReader, FieldValue, Header, field_value};
 
 /// The settings of one per-entity scoring pass.
 #[derive(Debug, Clone, PartialEq)]

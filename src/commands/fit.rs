@@ -7,19 +7,20 @@
 use std::collections::HashMap;
 use std::io::Write;
 
+use super::Context;
 use super::fit_parallel::{self, FitOptions};
 use super::rows;
 use super::score::{Columns, Scorer, Settings, is_integer_text, options_json, parse_number};
 use super::spill::{RAW, Spill, spill_chunk};
-use super::{Context, Output, ReplyBody, SearchCommand, StreamedBody};
 use crate::density::reservoir::Reservoir;
 use crate::density::rng::Rng;
 use crate::density::{DistKind, GroupStats, REPLACE_ZERO_STD, Threshold};
 use crate::error::{Error, Result};
 use crate::model::{DensityBody, Group, Model, ModelBody, ModelHeader, StoredParams, key_cmp};
-use crate::protocol::body::{BodyReader, FieldValue, Header, field_value};
-use crate::protocol::metadata::Reply;
 use crate::spl::{self, FitArgs, Metric, ThresholdSet};
+use scpv2::body::{BodyReader, FieldValue, Header, field_value};
+use scpv2::metadata::Reply;
+use scpv2::{Command, Output, ReplyBody, StreamedBody};
 
 /// Training data of all groups, accumulated chunk by chunk.
 struct Training {
@@ -556,7 +557,7 @@ impl Fit {
         let len = scored.write(&mut std::io::sink())?;
         out.body = ReplyBody::Stream(StreamedBody {
             len,
-            write: Box::new(move |w| scored.write(w)),
+            write: Box::new(move |w| scored.write(w).map_err(std::io::Error::other)),
         });
         Ok(())
     }
@@ -689,8 +690,10 @@ impl ScoredRows {
     }
 }
 
-impl SearchCommand for Fit {
-    fn getinfo(&self) -> Reply {
+impl Command for Fit {
+    type Error = Error;
+
+    fn getinfo(&mut self) -> Reply {
         Reply {
             kind: Some("events"),
             ..Default::default()

@@ -9,19 +9,20 @@
 use std::collections::HashMap;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 
+use super::Context;
 use super::entity_score::{EntityScorer, EntitySettings};
 use super::rows;
 use super::score::parse_number;
 use super::spill::{RAW, Spill, spill_chunk, temp_file};
-use super::{Context, Output, ReplyBody, SearchCommand};
 use crate::density::{DistKind, Threshold};
 use crate::error::{Error, Result};
 use crate::hostmodel::fit::{Accumulator, FitConfig};
 use crate::hostmodel::{DEFAULT_MIN_INCREASE, DEFAULT_THRESHOLD, PerEntityBody};
 use crate::model::{Model, ModelBody, ModelHeader, StoredParams};
-use crate::protocol::body::{BodyReader, FieldValue, field_value};
-use crate::protocol::metadata::Reply;
 use crate::spl::{self, FitArgs, Metric, ThresholdSet};
+use scpv2::body::{BodyReader, FieldValue, field_value};
+use scpv2::metadata::Reply;
+use scpv2::{Command, Output, ReplyBody};
 
 pub struct FitEntity {
     args: FitArgs,
@@ -534,8 +535,10 @@ pub fn single_threshold(given: Option<&[f64]>) -> Result<Option<f64>> {
     }
 }
 
-impl SearchCommand for FitEntity {
-    fn getinfo(&self) -> Reply {
+impl Command for FitEntity {
+    type Error = Error;
+
+    fn getinfo(&mut self) -> Reply {
         Reply {
             kind: Some("events"),
             ..Default::default()

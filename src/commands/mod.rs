@@ -1,5 +1,5 @@
-//! The search commands (`fit`, `apply`, `summary`, `listmodels`, `deletemodel`) behind one interface that
-//! the protocol loop drives: a side-effect-free getinfo reply, then one [`Output`] per execute chunk.
+//! The search commands (`fit`, `apply`, `summary`, `listmodels`, `deletemodel`), each an
+//! [`scpv2::Command`]: they parse arguments and drive I/O; the model kinds do the statistics.
 
 pub mod apply;
 pub mod entity_score;
@@ -7,18 +7,20 @@ pub mod fit;
 pub mod fit_entity;
 mod fit_parallel;
 pub mod models;
-pub mod passthrough;
 pub mod rows;
 pub mod score;
 mod spill;
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::config::Limits;
 use crate::error::{Error, Result};
 use crate::model::store::{ModelStore, StoreError};
-use crate::protocol::metadata::{Level, Reply, SearchInfo};
+use scpv2::GetInfo;
+use scpv2::metadata::SearchInfo;
+
+/// What every search command is to the protocol loop.
+pub type SearchCommand = Box<dyn scpv2::Command<Error = Error>>;
 
 /// Where this process finds its models and limits.
 #[derive(Debug, Clone, Default)]
@@ -102,74 +104,18 @@ pub struct Context {
     pub env: Environment,
 }
 
-/// The body of a reply.
-#[derive(Debug, Default)]
-pub enum ReplyBody {
-    #[default]
-    Empty,
-    Bytes(Vec<u8>),
-    /// A large body streamed from a spill file, positioned at its start.
-    File {
-        file: File,
-        len: u64,
-    },
-    /// A large body written straight into the reply after its header.
-    Stream(StreamedBody),
-}
-
-/// A reply body of known length that is produced while it is sent, so a large reply needs neither
-/// memory nor a file of its own. `fit` measures the length in a dry pass over its spill first.
-pub struct StreamedBody {
-    /// Exactly the number of bytes `write` produces.
-    pub len: u64,
-    /// Writes the body. Returns the number of bytes written, which must equal `len`.
-    pub write: WriteBody,
-}
-
-/// Writes a [`StreamedBody`] into the reply and returns how many bytes it wrote.
-pub type WriteBody = Box<dyn FnOnce(&mut dyn std::io::Write) -> crate::error::Result<u64>>;
-
-impl std::fmt::Debug for StreamedBody {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StreamedBody")
-            .field("len", &self.len)
-            .finish_non_exhaustive()
-    }
-}
-
-/// What a command produces for one execute chunk.
-#[derive(Debug, Default)]
-pub struct Output {
-    pub messages: Vec<(Level, String)>,
-    pub body: ReplyBody,
-    /// Overrides the echoed `finished` flag (generating commands decide it themselves).
-    pub finished: Option<bool>,
-}
-
-impl Output {
-    pub fn warn(&mut self, msg: impl Into<String>) {
-        self.messages.push((Level::Warn, msg.into()));
-    }
-
-    pub fn info(&mut self, msg: impl Into<String>) {
-        self.messages.push((Level::Info, msg.into()));
-    }
-}
-
-/// A search command driven by the protocol loop.
-pub trait SearchCommand {
-    /// The getinfo reply. Must not touch anything outside the process.
-    fn getinfo(&self) -> Reply;
-    /// Handles one execute chunk (`chunk` is its 1-based number in the stream).
-    fn execute(&mut self, body: &[u8], finished: bool, chunk: u64, out: &mut Output) -> Result<()>;
-}
-
-/// Builds the command `name` from the getinfo context. Argument errors surface here, in the getinfo
+/// Builds the command `name` from the getinfo chunk. Argument errors surface here, in the getinfo
 /// reply, before any data moves.
-pub fn build(name: &str, ctx: &Context) -> Result<Box<dyn SearchCommand>> {
-    if let Some(e) = &ctx.env.config_error {
+pub fn build(name: &str, info: &GetInfo, env: &Environment) -> Result<SearchCommand> {
+    if let Some(e) = &env.config_error {
         return Err(Error::Config(e.clone()));
     }
+    let ctx = Context {
+        info: info.searchinfo.clone(),
+        preview: info.preview,
+        env: env.clone(),
+    };
+    let ctx = &ctx;
     match name {
         "fit" => {
             let args = crate::spl::parse_fit(&ctx.info.args)?;
@@ -182,9 +128,6 @@ pub fn build(name: &str, ctx: &Context) -> Result<Box<dyn SearchCommand>> {
         "summary" => Ok(Box::new(models::ModelCommand::summary(ctx)?)),
         "listmodels" => Ok(Box::new(models::ModelCommand::list(ctx)?)),
         "deletemodel" => Ok(Box::new(models::ModelCommand::delete(ctx)?)),
-        // Baselines for `smbdensity bench`; not part of the app's commands.conf.
-        "__passthrough_csv" => Ok(Box::new(passthrough::CsvPassthrough)),
-        "__passthrough_raw" => Ok(Box::new(passthrough::RawPassthrough)),
         other => Err(Error::Args(crate::spl::ArgError(format!(
             "unknown command \"{other}\""
         )))),

@@ -1,14 +1,15 @@
 //! The model-management commands `| summary <model>`, `| listmodels` and `| deletemodel <model>`:
 //! generating commands (they need no input) that answer their first execute chunk with a table.
 
-use super::{Context, Output, ReplyBody, SearchCommand};
+use super::Context;
 use crate::density::pyfmt;
 use crate::error::{Error, Result};
 use crate::model::store::{ModelStore, StoreError};
 use crate::model::{ModelBody, decode_key};
-use crate::protocol::body::body_writer;
-use crate::protocol::metadata::Reply;
 use crate::spl::{self, ModelName};
+use scpv2::body::body_writer;
+use scpv2::metadata::Reply;
+use scpv2::{Command, Output, ReplyBody};
 
 /// Which table a generating command produces.
 enum Kind {
@@ -189,8 +190,10 @@ impl ModelCommand {
     }
 }
 
-impl SearchCommand for ModelCommand {
-    fn getinfo(&self) -> Reply {
+impl Command for ModelCommand {
+    type Error = Error;
+
+    fn getinfo(&mut self) -> Reply {
         Reply {
             kind: Some("reporting"),
             generating: Some(true),

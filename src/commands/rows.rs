@@ -1,7 +1,7 @@
 //! The fast path for writing reply rows: copy each input record's bytes as they arrived and append the
 //! output cells, precomputed per group, instead of re-encoding every field through `csv::Writer`.
 //!
-//! Output stays byte-identical to [`crate::protocol::body::body_writer`] (minimal quoting, `\n` ends):
+//! Output stays byte-identical to [`scpv2::body::body_writer`] (minimal quoting, `\n` ends):
 //! a record is copied raw only when its bytes contain no quote and no line break, which means no field
 //! was quoted and none needs quoting, so the writer would produce exactly those bytes. Any other record
 //! is re-encoded field by field with the writer's quoting rule.
@@ -137,7 +137,7 @@ pub fn kept_columns(names: &[Vec<u8>], out_cols: &[String]) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::body::body_writer;
+    use scpv2::body::body_writer;
 
     fn via_csv_writer(records: &[Vec<&[u8]>]) -> Vec<u8> {
         let mut out = Vec::new();

@@ -11,8 +11,8 @@ use crate::density::pyfmt::Short;
 use crate::density::rng::Rng;
 use crate::density::{Area, BoundaryRange, is_outlier, pyfmt};
 use crate::model::{FlatDensity, GroupRef, KeyCanon};
-use crate::protocol::body::{FieldValue, Header, field_value};
 use crate::spl::ThresholdSet;
+use scpv2::body::{FieldValue, Header, field_value};
 
 /// The settings in effect for one scoring pass.
 #[derive(Debug, Clone, PartialEq)]
@@ -847,7 +847,7 @@ mod tests {
     /// text MLTK defines (lines joined by `\n`; mv values in `$`, `$` doubled, joined by `;`).
     #[test]
     fn cells_match_the_csv_writer() {
-        use crate::protocol::body::body_writer;
+        use scpv2::body::body_writer;
         let values = [
             0.0,
             -0.0,

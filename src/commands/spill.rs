@@ -21,7 +21,7 @@ pub fn temp_file(dir: Option<&Path>) -> io::Result<File> {
 pub const RAW: u32 = 0;
 
 /// The search's dispatch directory, where a fit spills, when splunkd gave one.
-pub fn dispatch_dir(info: &crate::protocol::metadata::SearchInfo) -> Option<&Path> {
+pub fn dispatch_dir(info: &scpv2::metadata::SearchInfo) -> Option<&Path> {
     Some(Path::new(&info.dispatch_dir)).filter(|p| !p.as_os_str().is_empty())
 }
 

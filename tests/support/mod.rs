@@ -1,5 +1,6 @@
-//! Test support for the reliability tests: run the real binary on a whole input with a watchdog, and
-//! measure what it did (exit status, replies, stderr, peak memory).
+//! Test support shared by the integration tests: the real binary driven through `scpv2`'s splunkd
+//! stand-in, a watchdog runner that measures what a run did (exit, replies, stderr, peak memory), and
+//! the fixtures under `tests/data/`.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -8,50 +9,93 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub use scpv2::driver::{ReplyChunk as Reply, chunk, parse_replies};
+
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_smbdensity"))
 }
 
+/// The test fixtures (`tests/data/`).
+pub fn data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+}
+
+/// A gunzipped splunkd recording from splunk-sdk-python (Apache-2.0), by its path in that repository.
+pub fn recording(rel: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("crates/scpv2/tests/data/splunk-sdk-python/tests")
+        .join(rel);
+    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(file)
+        .read_to_end(&mut bytes)
+        .unwrap();
+    bytes
+}
+
+/// A running `smbdensity <command>` with splunkd's side of the pipes, models in `models`.
+pub struct Session(scpv2::driver::Session);
+
+impl Session {
+    pub fn start(command: &str, models: &Path) -> Session {
+        Session(scpv2::driver::Session::start(
+            &bin(),
+            command,
+            &[("SMBDENSITY_MODEL_DIR", models)],
+        ))
+    }
+
+    /// Sends [`getinfo_meta`] and reads its reply.
+    pub fn getinfo(&mut self, args: &[&str], dispatch_dir: &str) -> Reply {
+        self.0.send(&getinfo_meta(args, dispatch_dir), b"");
+        self.0.read_reply().expect("a getinfo reply")
+    }
+
+    /// Closes stdin, expects no further bytes, and returns the exit status and stderr.
+    pub fn finish(self) -> (i32, String) {
+        self.0.finish()
+    }
+}
+
+impl std::ops::Deref for Session {
+    type Target = scpv2::driver::Session;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Session {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+/// Runs `smbdensity run '<line>'` over `input` and returns (stdout, stderr, status).
+pub fn run_local(line: &str, models: &Path, input: &[u8]) -> (Vec<u8>, String, i32) {
+    let mut child = Command::new(bin())
+        .args(["run", line, "--models"])
+        .arg(models)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    (
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
 /// The session key every getinfo below carries; it must never come back out.
 pub const SESSION_KEY: &str = "SeSsIoNkEy-hostile-0123456789abcdef";
-
-/// One reply chunk.
-#[derive(Debug, Clone)]
-pub struct Reply {
-    pub meta: serde_json::Value,
-    pub raw_meta: Vec<u8>,
-    pub body: Vec<u8>,
-}
-
-impl Reply {
-    pub fn error(&self) -> Option<&str> {
-        self.meta.get("error").and_then(|e| e.as_str())
-    }
-
-    pub fn messages(&self, level: &str) -> Vec<String> {
-        self.meta
-            .pointer("/inspector/messages")
-            .and_then(|m| m.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter(|m| m[0] == level)
-                    .map(|m| m[1].as_str().unwrap_or_default().to_string())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// The body as rows of byte cells (header first).
-    pub fn rows(&self) -> Vec<Vec<Vec<u8>>> {
-        let mut r = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(false)
-            .from_reader(self.body.as_slice());
-        r.byte_records()
-            .map(|rec| rec.unwrap().iter().map(|f| f.to_vec()).collect())
-            .collect()
-    }
-}
 
 /// What one run of the binary did.
 #[derive(Debug)]
@@ -171,42 +215,6 @@ impl Run {
 
 pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
-}
-
-pub fn parse_replies(mut s: &[u8]) -> Result<Vec<Reply>, String> {
-    let mut out = Vec::new();
-    while !s.is_empty() {
-        let nl = s
-            .iter()
-            .position(|&c| c == b'\n')
-            .ok_or("EOF inside a reply header")?;
-        let h = std::str::from_utf8(&s[..nl]).map_err(|e| e.to_string())?;
-        let rest = h
-            .strip_prefix("chunked 1.0,")
-            .ok_or_else(|| format!("non-canonical header {h:?}"))?;
-        let (m, b) = rest.split_once(',').ok_or("header without body length")?;
-        let (m, b): (usize, usize) = (
-            m.parse().map_err(|_| "bad meta length")?,
-            b.parse().map_err(|_| "bad body length")?,
-        );
-        let start = nl + 1;
-        if s.len() < start + m + b {
-            return Err("reply shorter than its header says".into());
-        }
-        let raw_meta = s[start..start + m].to_vec();
-        let meta: serde_json::Value =
-            serde_json::from_slice(&raw_meta).map_err(|e| format!("reply metadata: {e}"))?;
-        if !meta.is_object() {
-            return Err("reply metadata is not an object".into());
-        }
-        out.push(Reply {
-            meta,
-            raw_meta,
-            body: s[start + m..start + m + b].to_vec(),
-        });
-        s = &s[start + m + b..];
-    }
-    Ok(out)
 }
 
 /// How to start the binary.
@@ -365,35 +373,33 @@ pub fn run(spawn: &Spawn, input: Vec<u8>) -> Run {
     }
 }
 
-/// One request chunk.
-pub fn chunk(meta: &[u8], body: &[u8]) -> Vec<u8> {
-    let mut c = format!("chunked 1.0,{},{}\n", meta.len(), body.len()).into_bytes();
-    c.extend_from_slice(meta);
-    c.extend_from_slice(body);
-    c
-}
-
+/// A getinfo request as splunkd 9.x sends it, carrying [`SESSION_KEY`].
 pub fn getinfo_meta(args: &[&str], dispatch_dir: &str) -> serde_json::Value {
     serde_json::json!({
         "action": "getinfo",
         "preview": false,
+        "streaming_command_will_restart": false,
         "searchinfo": {
             "args": args,
             "raw_args": args,
             "dispatch_dir": dispatch_dir,
-            "sid": "1700000000.77",
+            "sid": "1700000000.42",
             "app": "smb_traffic_spike",
             "owner": "admin",
             "username": "admin",
             "session_key": SESSION_KEY,
             "splunkd_uri": "https://127.0.0.1:8089",
             "splunk_version": "9.2.1",
-            "command": "fit",
-            "maxresultrows": 50000
+            "search": "%7C%20apply",
+            "command": "apply",
+            "maxresultrows": 50000,
+            "earliest_time": "1700000000",
+            "latest_time": 1700003600
         }
     })
 }
 
+/// A getinfo request chunk.
 pub fn getinfo(args: &[&str], dispatch_dir: &str) -> Vec<u8> {
     chunk(
         &serde_json::to_vec(&getinfo_meta(args, dispatch_dir)).unwrap(),
@@ -401,13 +407,9 @@ pub fn getinfo(args: &[&str], dispatch_dir: &str) -> Vec<u8> {
     )
 }
 
+/// An execute request chunk.
 pub fn execute(finished: bool, body: &[u8]) -> Vec<u8> {
-    let meta = if finished {
-        &br#"{"action":"execute","finished":true}"#[..]
-    } else {
-        &br#"{"action":"execute","finished":false}"#[..]
-    };
-    chunk(meta, body)
+    scpv2::driver::execute_chunk(finished, body)
 }
 
 /// Training rows: `count,h` with `per_group` rows in each of `groups` groups, deterministic.
